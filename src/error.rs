@@ -1,0 +1,330 @@
+//! The crate's error taxonomy and its one HTTP mapping (RFC 6750 §3).
+//!
+//! [`AuthError`] says what failed for one request; [`AuthError::status`] and
+//! [`AuthError::www_authenticate`] turn it into the response a client can act on. Messages
+//! never contain the token, key material or any secret: the variants carry only static text,
+//! configured names and numbers.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use http::{HeaderValue, StatusCode, header};
+
+/// Why a request was not authorised. One variant per distinct cause, so audit events and
+/// metrics can tell a forged token from an expired one.
+///
+/// ```
+/// use a2a_guard::AuthError;
+/// use http::StatusCode;
+///
+/// let e = AuthError::Expired;
+/// assert_eq!(e.status(), StatusCode::UNAUTHORIZED);
+/// assert_eq!(e.error_code(), Some("invalid_token"));
+/// let h = e.www_authenticate("agents").unwrap();
+/// assert_eq!(h, r#"Bearer realm="agents", error="invalid_token", error_description="the token has expired""#);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The request carried no credentials (RFC 6750 §3.1: no error code).
+    #[error("no bearer token in the request")]
+    MissingToken,
+    /// The `Authorization` header is malformed, repeated, or carries more than one token.
+    #[error("malformed request: {0}")]
+    InvalidRequest(&'static str),
+    /// The token is longer than the configured cap.
+    #[error("the token exceeds {limit} bytes")]
+    TokenTooLarge {
+        /// The configured cap in bytes.
+        limit: usize,
+    },
+    /// The token is not a well-formed compact JWS (segments, base64url, JSON, claim types).
+    #[error("malformed token: {0}")]
+    Malformed(&'static str),
+    /// The header names an algorithm that is unknown, symmetric, `none`, or not allowed.
+    #[error("the token's signing algorithm is not accepted")]
+    DisallowedAlgorithm,
+    /// The header uses a feature this verifier refuses: unknown `crit`, nested JWT (`cty`).
+    #[error("unsupported token header: {0}")]
+    UnsupportedHeader(&'static str),
+    /// The `typ` header is absent or not an accepted access-token type (RFC 9068 §4).
+    #[error("the token type is not accepted")]
+    WrongType,
+    /// `iss` is absent or not one of the configured issuers (compared byte for byte).
+    #[error("the token issuer is not trusted")]
+    WrongIssuer,
+    /// No key of the issuer matches the token's `kid` and `alg`.
+    #[error("no matching signing key")]
+    UnknownKey,
+    /// The signature does not verify.
+    #[error("the token signature is invalid")]
+    InvalidSignature,
+    /// `exp` is in the past (beyond leeway).
+    #[error("the token has expired")]
+    Expired,
+    /// `nbf` is in the future (beyond leeway).
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    /// `iat` is in the future (beyond leeway).
+    #[error("the token was issued in the future")]
+    IssuedInFuture,
+    /// `exp - iat` exceeds the configured maximum lifetime.
+    #[error("the token lifetime exceeds the accepted maximum")]
+    LifetimeTooLong,
+    /// `aud` is absent or names none of the configured audiences.
+    #[error("the token is not intended for this audience")]
+    WrongAudience,
+    /// A claim that must be present is absent.
+    #[error("the token lacks the required claim `{0}`")]
+    MissingClaim(Cow<'static, str>),
+    /// A claim is present but has the wrong type or an invalid value.
+    #[error("the token has an invalid `{0}` claim")]
+    InvalidClaim(Cow<'static, str>),
+    /// A temporal scope (`temporal:30min`, `temporal:business-hours`) forbids use now, or is unknown.
+    #[error("temporal scope: {0}")]
+    TemporalScope(Cow<'static, str>),
+    /// The token is valid but lacks the scopes the route requires.
+    #[error("insufficient scope; required: {required}")]
+    InsufficientScope {
+        /// The requirement, rendered as RFC 6749 §3.3 scope tokens.
+        required: String,
+    },
+    /// No verification key can be had for the issuer right now (never fetched, issuer down,
+    /// last-known-good window over). Infrastructure failure, not a bad token.
+    #[error("verification keys are unavailable")]
+    KeysUnavailable {
+        /// How long a client should wait before retrying.
+        retry_after: Duration,
+    },
+}
+
+impl AuthError {
+    /// The HTTP status per RFC 6750 §3.1 (and 503 for [`AuthError::KeysUnavailable`]).
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AuthError::MissingToken => StatusCode::UNAUTHORIZED,
+            AuthError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            AuthError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            AuthError::KeysUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// The RFC 6750 §3.1 error code, or `None` when none is sent (no token; keys unavailable).
+    pub fn error_code(&self) -> Option<&'static str> {
+        match self {
+            AuthError::MissingToken | AuthError::KeysUnavailable { .. } => None,
+            AuthError::InvalidRequest(_) => Some("invalid_request"),
+            AuthError::InsufficientScope { .. } => Some("insufficient_scope"),
+            _ => Some("invalid_token"),
+        }
+    }
+
+    /// A short machine-readable reason for audit events and metrics, e.g. `"expired"`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::MissingToken => "missing_token",
+            AuthError::InvalidRequest(_) => "invalid_request",
+            AuthError::TokenTooLarge { .. } => "token_too_large",
+            AuthError::Malformed(_) => "malformed",
+            AuthError::DisallowedAlgorithm => "disallowed_algorithm",
+            AuthError::UnsupportedHeader(_) => "unsupported_header",
+            AuthError::WrongType => "wrong_type",
+            AuthError::WrongIssuer => "wrong_issuer",
+            AuthError::UnknownKey => "unknown_key",
+            AuthError::InvalidSignature => "invalid_signature",
+            AuthError::Expired => "expired",
+            AuthError::NotYetValid => "not_yet_valid",
+            AuthError::IssuedInFuture => "issued_in_future",
+            AuthError::LifetimeTooLong => "lifetime_too_long",
+            AuthError::WrongAudience => "wrong_audience",
+            AuthError::MissingClaim(_) => "missing_claim",
+            AuthError::InvalidClaim(_) => "invalid_claim",
+            AuthError::TemporalScope(_) => "temporal_scope",
+            AuthError::InsufficientScope { .. } => "insufficient_scope",
+            AuthError::KeysUnavailable { .. } => "keys_unavailable",
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge (RFC 6750 §3), or `None` for 503.
+    ///
+    /// `error_description` is the variant's message, which never contains token or key
+    /// material; characters outside RFC 6750's allowed set are replaced.
+    pub fn www_authenticate(&self, realm: &str) -> Option<HeaderValue> {
+        if matches!(self, AuthError::KeysUnavailable { .. }) {
+            return None;
+        }
+        let mut v = format!("Bearer realm=\"{}\"", quoted(realm));
+        if let Some(code) = self.error_code() {
+            v.push_str(", error=\"");
+            v.push_str(code);
+            v.push('"');
+            match self {
+                AuthError::InsufficientScope { required } => {
+                    v.push_str(", scope=\"");
+                    v.push_str(&quoted(required));
+                    v.push('"');
+                }
+                _ => {
+                    v.push_str(", error_description=\"");
+                    v.push_str(&quoted(&self.to_string()));
+                    v.push('"');
+                }
+            }
+        }
+        HeaderValue::from_str(&v).ok()
+    }
+
+    /// The whole RFC 6750 response: status, `WWW-Authenticate` (or `Retry-After` for 503),
+    /// `Cache-Control: no-store`, and an empty body.
+    ///
+    /// ```
+    /// use a2a_guard::AuthError;
+    /// let r = AuthError::InsufficientScope { required: "read:data".into() }.to_response::<String>("api");
+    /// assert_eq!(r.status(), 403);
+    /// assert_eq!(r.headers()["www-authenticate"], r#"Bearer realm="api", error="insufficient_scope", scope="read:data""#);
+    /// ```
+    pub fn to_response<B: Default>(&self, realm: &str) -> http::Response<B> {
+        let mut res = http::Response::new(B::default());
+        *res.status_mut() = self.status();
+        let h = res.headers_mut();
+        if let Some(v) = self.www_authenticate(realm) {
+            h.insert(header::WWW_AUTHENTICATE, v);
+        }
+        if let AuthError::KeysUnavailable { retry_after } = self {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
+        }
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        res
+    }
+}
+
+/// RFC 6750 §3: `error_description` and `scope` use %x20-21 / %x23-5B / %x5D-7E; anything
+/// else (quotes, backslashes, control and non-ASCII characters) becomes `?`.
+fn quoted(s: &str) -> Cow<'_, str> {
+    let ok = |c: char| matches!(c, '\x20'..='\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e');
+    if s.chars().all(ok) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(s.chars().map(|c| if ok(c) { c } else { '?' }).collect())
+    }
+}
+
+/// A configuration mistake found when building a [`Validator`](crate::Validator).
+///
+/// Kept apart from [`AuthError`] on purpose: a configuration error is the operator's to fix at
+/// start-up and has no HTTP mapping; [`AuthError`] is a per-request decision.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No issuer was configured.
+    #[error("at least one issuer must be configured")]
+    NoIssuer,
+    /// No audience was configured and audience checking was not explicitly disabled.
+    #[error("at least one audience must be configured (RFC 9068 §4 requires the audience check)")]
+    NoAudience,
+    /// The algorithm allow-list is empty.
+    #[error("the algorithm allow-list is empty")]
+    NoAlgorithms,
+    /// The same issuer was configured twice.
+    #[error("issuer `{0}` is configured twice")]
+    DuplicateIssuer(String),
+    /// A configured URL is not usable (scheme, host, or syntax).
+    #[error("invalid URL `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL as configured.
+        url: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// A configured value is out of range.
+    #[error("invalid setting `{name}`: {reason}")]
+    InvalidSetting {
+        /// The builder method.
+        name: &'static str,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// A static or file key set could not be used.
+    #[error("key set: {0}")]
+    Keys(#[from] crate::jwk::JwkError),
+    /// The HTTP client could not be built.
+    #[error("HTTP client: {0}")]
+    HttpClient(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_variants() -> Vec<AuthError> {
+        vec![
+            AuthError::MissingToken,
+            AuthError::InvalidRequest("two Authorization headers"),
+            AuthError::TokenTooLarge { limit: 16384 },
+            AuthError::Malformed("bad base64"),
+            AuthError::DisallowedAlgorithm,
+            AuthError::UnsupportedHeader("crit"),
+            AuthError::WrongType,
+            AuthError::WrongIssuer,
+            AuthError::UnknownKey,
+            AuthError::InvalidSignature,
+            AuthError::Expired,
+            AuthError::NotYetValid,
+            AuthError::IssuedInFuture,
+            AuthError::LifetimeTooLong,
+            AuthError::WrongAudience,
+            AuthError::MissingClaim("exp".into()),
+            AuthError::InvalidClaim("aud".into()),
+            AuthError::TemporalScope("outside business hours".into()),
+            AuthError::InsufficientScope { required: "read:data".into() },
+            AuthError::KeysUnavailable { retry_after: Duration::from_secs(5) },
+        ]
+    }
+
+    #[test]
+    fn every_variant_maps_to_rfc6750() {
+        for e in all_variants() {
+            let res = e.to_response::<()>("r");
+            let www = res.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
+            match &e {
+                AuthError::MissingToken => {
+                    assert_eq!(res.status(), 401);
+                    assert_eq!(www.as_deref(), Some(r#"Bearer realm="r""#));
+                }
+                AuthError::InvalidRequest(_) => {
+                    assert_eq!(res.status(), 400);
+                    assert!(www.unwrap().contains(r#"error="invalid_request""#));
+                }
+                AuthError::InsufficientScope { .. } => {
+                    assert_eq!(res.status(), 403);
+                    assert_eq!(
+                        www.as_deref(),
+                        Some(r#"Bearer realm="r", error="insufficient_scope", scope="read:data""#)
+                    );
+                }
+                AuthError::KeysUnavailable { .. } => {
+                    assert_eq!(res.status(), 503);
+                    assert!(www.is_none());
+                    assert_eq!(res.headers()["retry-after"], "5");
+                }
+                other => {
+                    assert_eq!(res.status(), 401, "{other:?}");
+                    let www = www.unwrap();
+                    assert!(www.starts_with(r#"Bearer realm="r", error="invalid_token", error_description=""#), "{www}");
+                }
+            }
+            assert_eq!(res.headers()["cache-control"], "no-store");
+            assert!(!e.reason().is_empty());
+        }
+    }
+
+    #[test]
+    fn descriptions_are_header_safe() {
+        let e = AuthError::MissingClaim("we\"ird\\claim\n\u{e9}".into());
+        let v = e.www_authenticate("re\"alm").unwrap();
+        let s = v.to_str().unwrap();
+        assert!(s.contains(r#"realm="re?alm""#), "{s}");
+        assert!(s.contains("we?ird?claim??"), "{s}");
+    }
+}

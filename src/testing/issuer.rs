@@ -1,0 +1,313 @@
+//! [`TestIssuer`]: the handle tests hold — keys, settings, lifecycle, counters.
+
+use super::server::{
+    self, Behavior, DISCOVERY_PATH, JWKS_PATH, METADATA_PATH, Running, ServerState, lock,
+};
+use super::{SigningKey, TokenBuilder};
+use crate::Algorithm;
+use serde_json::Value;
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+/// Default `aud` of minted tokens.
+const DEFAULT_AUDIENCE: &str = "a2a-guard-test";
+/// Algorithms with a key generated at start; others get one on first use.
+const DEFAULT_ALGORITHMS: [Algorithm; 1] = [Algorithm::RS256];
+
+/// A real authorization server on `127.0.0.1` for tests: it serves a JWK Set at
+/// [`jwks_url`](Self::jwks_url), OpenID Connect discovery at
+/// [`discovery_url`](Self::discovery_url) and RFC 8414 metadata at
+/// [`metadata_url`](Self::metadata_url), and mints tokens with [`token`](Self::token).
+///
+/// Cloning is cheap and shares the server; dropping the last clone stops it. Needs a tokio
+/// runtime. Key generation runs on the calling thread (an RSA key takes tens of milliseconds).
+///
+/// ```
+/// use a2a_guard::Algorithm;
+/// use a2a_guard::testing::TestIssuer;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let issuer = TestIssuer::builder()
+///     .audience("agent-api")
+///     .algorithms([Algorithm::RS256, Algorithm::ES256])
+///     .start()
+///     .await?;
+/// assert!(issuer.issuer().starts_with("http://127.0.0.1:"));
+/// assert_eq!(issuer.jwks()["keys"].as_array().map(Vec::len), Some(2));
+///
+/// let old = issuer.signing_key(Algorithm::RS256).kid().to_owned();
+/// let new = issuer.rotate(Algorithm::RS256); // both published, new one signs
+/// assert!(issuer.retire(&old)); // old one gone from the set
+/// # let _ = new;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct TestIssuer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: Arc<ServerState>,
+    addr: SocketAddr,
+    audience: String,
+    server: Mutex<Option<Running>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(running) = lock(&self.server).take() {
+            running.abort();
+        }
+    }
+}
+
+/// Configures a [`TestIssuer`]; from [`TestIssuer::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "call .start().await to run the issuer"]
+pub struct TestIssuerBuilder {
+    audience: String,
+    algorithms: Vec<Algorithm>,
+}
+
+impl TestIssuerBuilder {
+    /// The `aud` of minted tokens (default `"a2a-guard-test"`).
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = audience.into();
+        self
+    }
+
+    /// Algorithms whose keys are generated and published at start (default `[RS256]`).
+    /// Others are still generated on first use; an empty list starts with an empty JWK Set.
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = algorithms.into_iter().collect();
+        self
+    }
+
+    /// Generates the keys, binds an ephemeral port on `127.0.0.1` and starts serving.
+    pub async fn start(self) -> io::Result<TestIssuer> {
+        let listener = server::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(ServerState::new(format!("http://{addr}")));
+        {
+            let mut keys = lock(&state.keys);
+            for alg in self.algorithms {
+                if !keys.signing.contains_key(&alg) {
+                    let key = SigningKey::try_generate(alg).map_err(io::Error::other)?;
+                    keys.published.push(key.public_jwk());
+                    keys.signing.insert(alg, key);
+                }
+            }
+        }
+        let running = Running::spawn(listener, Arc::clone(&state));
+        Ok(TestIssuer {
+            inner: Arc::new(Inner {
+                state,
+                addr,
+                audience: self.audience,
+                server: Mutex::new(Some(running)),
+            }),
+        })
+    }
+}
+
+impl TestIssuer {
+    /// Starts an issuer with the defaults: audience `"a2a-guard-test"`, an RS256 key.
+    pub async fn start() -> io::Result<TestIssuer> {
+        Self::builder().start().await
+    }
+
+    /// A builder for an issuer with another audience or pre-generated algorithms.
+    pub fn builder() -> TestIssuerBuilder {
+        TestIssuerBuilder {
+            audience: DEFAULT_AUDIENCE.to_owned(),
+            algorithms: DEFAULT_ALGORITHMS.to_vec(),
+        }
+    }
+
+    /// The issuer identifier, `http://127.0.0.1:{port}` (no trailing slash): the `iss` of
+    /// minted tokens and of discovery.
+    pub fn issuer(&self) -> String {
+        self.inner.state.issuer.clone()
+    }
+
+    /// The bound address; the same across [`stop`](Self::stop) and [`restart`](Self::restart).
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.addr
+    }
+
+    /// The `aud` of minted tokens.
+    pub fn audience(&self) -> &str {
+        &self.inner.audience
+    }
+
+    /// `{issuer}/jwks.json`.
+    pub fn jwks_url(&self) -> String {
+        format!("{}{JWKS_PATH}", self.inner.state.issuer)
+    }
+
+    /// `{issuer}/.well-known/openid-configuration`.
+    pub fn discovery_url(&self) -> String {
+        format!("{}{DISCOVERY_PATH}", self.inner.state.issuer)
+    }
+
+    /// `{issuer}/.well-known/oauth-authorization-server` (RFC 8414 §3).
+    pub fn metadata_url(&self) -> String {
+        format!("{}{METADATA_PATH}", self.inner.state.issuer)
+    }
+
+    /// The JWK Set currently served: `{"keys": [...]}`.
+    pub fn jwks(&self) -> Value {
+        self.inner.state.jwks()
+    }
+
+    /// The current signing key for `alg`, generated and published on first use.
+    ///
+    /// # Panics
+    /// Only if the system random number generator fails while generating a key.
+    pub fn signing_key(&self, alg: Algorithm) -> SigningKey {
+        if let Some(key) = lock(&self.inner.state.keys).signing.get(&alg) {
+            return key.clone();
+        }
+        // Generated outside the lock so the server keeps answering meanwhile; if another
+        // caller won the race, its key is kept and this one discarded.
+        let fresh = SigningKey::generate(alg);
+        let mut keys = lock(&self.inner.state.keys);
+        if let Some(key) = keys.signing.get(&alg) {
+            return key.clone();
+        }
+        keys.published.push(fresh.public_jwk());
+        keys.signing.insert(alg, fresh.clone());
+        fresh
+    }
+
+    /// Generates a new key for `alg`, publishes it beside the old ones and makes it the signing
+    /// key for `alg`. Returns its kid. Old keys stay published until [`retire`](Self::retire)d.
+    ///
+    /// # Panics
+    /// Only if the system random number generator fails.
+    pub fn rotate(&self, alg: Algorithm) -> String {
+        let key = SigningKey::generate(alg);
+        let kid = key.kid().to_owned();
+        self.install_key(key);
+        kid
+    }
+
+    /// Publishes `key` and makes it the signing key for its algorithm, e.g. a 1024-bit key
+    /// from [`SigningKey::generate_rsa`] or a key with a chosen kid.
+    pub fn install_key(&self, key: SigningKey) {
+        let mut keys = lock(&self.inner.state.keys);
+        keys.published.push(key.public_jwk());
+        keys.signing.insert(key.alg(), key);
+    }
+
+    /// Stops publishing every JWK whose `kid` is `kid`; `true` if one was removed. A retired
+    /// key that is still the signing key for its algorithm keeps signing (tokens signed by a
+    /// revoked key); [`rotate`](Self::rotate) first to move on.
+    pub fn retire(&self, kid: &str) -> bool {
+        let mut keys = lock(&self.inner.state.keys);
+        let before = keys.published.len();
+        keys.published.retain(|jwk| jwk.get("kid").and_then(Value::as_str) != Some(kid));
+        keys.published.len() != before
+    }
+
+    /// Adds an arbitrary JWK to the served set, as given: a hostile key, an `enc` key, a
+    /// symmetric `oct` key, a duplicate kid, or not a JWK at all.
+    pub fn publish(&self, jwk: Value) {
+        lock(&self.inner.state.keys).published.push(jwk);
+    }
+
+    /// A [`TokenBuilder`] whose defaults this issuer's validator accepts.
+    pub fn token(&self) -> TokenBuilder {
+        TokenBuilder::new(self.clone())
+    }
+
+    /// Sets how the JWKS and both discovery endpoints answer.
+    pub fn set_behavior(&self, behavior: Behavior) {
+        let mut config = lock(&self.inner.state.config);
+        config.jwks_behavior = behavior;
+        config.discovery_behavior = behavior;
+    }
+
+    /// Sets how the JWKS endpoint alone answers.
+    pub fn set_jwks_behavior(&self, behavior: Behavior) {
+        lock(&self.inner.state.config).jwks_behavior = behavior;
+    }
+
+    /// Sets how the discovery and RFC 8414 metadata endpoints alone answer.
+    pub fn set_discovery_behavior(&self, behavior: Behavior) {
+        lock(&self.inner.state.config).discovery_behavior = behavior;
+    }
+
+    /// The `Cache-Control` header of JWKS responses, e.g. `Some("max-age=60".into())`;
+    /// `None` (the default) sends none. A value that is not a valid header is not sent.
+    pub fn set_cache_control(&self, value: Option<String>) {
+        lock(&self.inner.state.config).cache_control = value;
+    }
+
+    /// Makes discovery and metadata claim another `issuer` (a mix-up / impersonation test,
+    /// RFC 8414 §3.3); `None` restores the truth.
+    pub fn set_discovery_issuer(&self, issuer: Option<String>) {
+        lock(&self.inner.state.config).discovery_issuer = issuer;
+    }
+
+    /// Requests that reached the JWKS endpoint, whatever the behavior.
+    pub fn jwks_fetches(&self) -> usize {
+        self.inner.state.jwks_fetches.load(Ordering::SeqCst)
+    }
+
+    /// Requests that reached the discovery or RFC 8414 metadata endpoint, whatever the
+    /// behavior.
+    pub fn discovery_fetches(&self) -> usize {
+        self.inner.state.discovery_fetches.load(Ordering::SeqCst)
+    }
+
+    /// Sets both counters to zero.
+    pub fn reset_counters(&self) {
+        self.inner.state.jwks_fetches.store(0, Ordering::SeqCst);
+        self.inner.state.discovery_fetches.store(0, Ordering::SeqCst);
+    }
+
+    /// Takes the server down: the listener is closed and every open connection (including
+    /// [`Behavior::Hang`] ones) is aborted, so new connections are refused. Keys and settings
+    /// are kept. Returns once both are gone; a no-op if already stopped.
+    pub async fn stop(&self) {
+        let running = lock(&self.inner.server).take();
+        if let Some(running) = running {
+            running.stop().await;
+        }
+    }
+
+    /// Serves again on the same address with the same keys; a no-op if running. Fails if the
+    /// port was taken in the meantime.
+    pub async fn restart(&self) -> io::Result<()> {
+        if self.is_running() {
+            return Ok(());
+        }
+        let listener = server::bind(self.inner.addr)?;
+        let mut slot = lock(&self.inner.server);
+        if slot.is_none() {
+            *slot = Some(Running::spawn(listener, Arc::clone(&self.inner.state)));
+        }
+        Ok(())
+    }
+
+    /// Whether the server is accepting connections (not [`stop`](Self::stop)ped).
+    pub fn is_running(&self) -> bool {
+        lock(&self.inner.server).is_some()
+    }
+}
+
+impl fmt::Debug for TestIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestIssuer")
+            .field("issuer", &self.inner.state.issuer)
+            .field("audience", &self.inner.audience)
+            .field("running", &self.is_running())
+            .finish_non_exhaustive()
+    }
+}
