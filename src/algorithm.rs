@@ -147,7 +147,9 @@ mod tests {
         for a in Algorithm::ALL {
             assert_eq!(a.as_str().parse::<Algorithm>(), Ok(a));
         }
-        for bad in ["none", "None", "NONE", "nOnE", "HS256", "HS384", "HS512", "rs256", "", "ES512"] {
+        for bad in [
+            "none", "None", "NONE", "nOnE", "HS256", "HS384", "HS512", "rs256", "", "ES512",
+        ] {
             assert!(bad.parse::<Algorithm>().is_err(), "{bad} must not parse");
         }
     }

@@ -177,7 +177,10 @@ impl<C> Principal<C> {
 
     /// `client_id`, or `azp` when there is no `client_id`.
     pub fn client_id(&self) -> Option<&str> {
-        self.registered.client_id.as_deref().or(self.registered.azp.as_deref())
+        self.registered
+            .client_id
+            .as_deref()
+            .or(self.registered.azp.as_deref())
     }
 
     /// `jti`.
@@ -336,8 +339,15 @@ mod tests {
             r#"{"sub":"user","act":{"sub":"specialist","act":{"sub":"orchestrator"}}}"#,
         )
         .unwrap();
-        let p = Principal { registered: c, custom: (), scopes: ScopeSet::default() };
-        let chain: Vec<_> = p.delegation_chain().map(|a| a.sub.as_deref().unwrap()).collect();
+        let p = Principal {
+            registered: c,
+            custom: (),
+            scopes: ScopeSet::default(),
+        };
+        let chain: Vec<_> = p
+            .delegation_chain()
+            .map(|a| a.sub.as_deref().unwrap())
+            .collect();
         assert_eq!(chain, ["specialist", "orchestrator"]);
         assert_eq!(p.actor().unwrap().sub.as_deref(), Some("specialist"));
     }

@@ -192,7 +192,10 @@ impl AuthError {
             h.insert(header::WWW_AUTHENTICATE, v);
         }
         if let AuthError::KeysUnavailable { retry_after } = self {
-            h.insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
+            h.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after.as_secs().max(1)),
+            );
         }
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         res
@@ -277,8 +280,12 @@ mod tests {
             AuthError::MissingClaim("exp".into()),
             AuthError::InvalidClaim("aud".into()),
             AuthError::TemporalScope("outside business hours".into()),
-            AuthError::InsufficientScope { required: "read:data".into() },
-            AuthError::KeysUnavailable { retry_after: Duration::from_secs(5) },
+            AuthError::InsufficientScope {
+                required: "read:data".into(),
+            },
+            AuthError::KeysUnavailable {
+                retry_after: Duration::from_secs(5),
+            },
         ]
     }
 
@@ -286,7 +293,10 @@ mod tests {
     fn every_variant_maps_to_rfc6750() {
         for e in all_variants() {
             let res = e.to_response::<()>("r");
-            let www = res.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
+            let www = res
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_owned());
             match &e {
                 AuthError::MissingToken => {
                     assert_eq!(res.status(), 401);
@@ -311,7 +321,12 @@ mod tests {
                 other => {
                     assert_eq!(res.status(), 401, "{other:?}");
                     let www = www.unwrap();
-                    assert!(www.starts_with(r#"Bearer realm="r", error="invalid_token", error_description=""#), "{www}");
+                    assert!(
+                        www.starts_with(
+                            r#"Bearer realm="r", error="invalid_token", error_description=""#
+                        ),
+                        "{www}"
+                    );
                 }
             }
             assert_eq!(res.headers()["cache-control"], "no-store");

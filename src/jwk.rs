@@ -118,9 +118,12 @@ impl VerifyingKey {
         let kty = str_field("kty")?.ok_or("no `kty`")?;
         let b64 = |name: &str| -> Result<Vec<u8>, &'static str> {
             let s = str_field(name)?.ok_or("a required member is missing")?;
-            URL_SAFE_NO_PAD.decode(s).map_err(|_| "a member is not base64url")
+            URL_SAFE_NO_PAD
+                .decode(s)
+                .map_err(|_| "a member is not base64url")
         };
-        let (kind, candidates): (KeyKind, Vec<(Algorithm, Result<ParsedPublicKey, ()>)>) = match kty {
+        const INVALID: &str = "the public key is invalid";
+        let (kind, parsed): (KeyKind, Vec<(Algorithm, ParsedPublicKey)>) = match kty {
             "RSA" => {
                 let n = b64("n")?;
                 let e = b64("e")?;
@@ -128,7 +131,10 @@ impl VerifyingKey {
                 if bit_len(n) < MIN_RSA_BITS {
                     return Err("RSA modulus shorter than 2048 bits");
                 }
-                let comps = RsaPublicKeyComponents { n, e: strip_leading_zeros(&e) };
+                let comps = RsaPublicKeyComponents {
+                    n,
+                    e: strip_leading_zeros(&e),
+                };
                 let algs = [
                     (Algorithm::RS256, &signature::RSA_PKCS1_2048_8192_SHA256),
                     (Algorithm::RS384, &signature::RSA_PKCS1_2048_8192_SHA384),
@@ -140,17 +146,33 @@ impl VerifyingKey {
                 let list = algs
                     .into_iter()
                     .filter(|(a, _)| alg.is_none_or(|x| x == *a))
-                    .map(|(a, params)| (a, comps.to_parsed_public_key(params).map_err(|_| ())))
-                    .collect();
+                    .map(|(a, params)| {
+                        Ok((a, comps.to_parsed_public_key(params).map_err(|_| INVALID)?))
+                    })
+                    .collect::<Result<_, &'static str>>()?;
                 (KeyKind::Rsa, list)
             }
             "EC" => {
-                let (kind, a, len, params): (_, _, _, &'static signature::EcdsaVerificationAlgorithm) =
-                    match str_field("crv")? {
-                        Some("P-256") => (KeyKind::EcP256, Algorithm::ES256, 32, &signature::ECDSA_P256_SHA256_FIXED),
-                        Some("P-384") => (KeyKind::EcP384, Algorithm::ES384, 48, &signature::ECDSA_P384_SHA384_FIXED),
-                        _ => return Err("unsupported EC `crv`"),
-                    };
+                let (kind, a, len, params): (
+                    _,
+                    _,
+                    _,
+                    &'static signature::EcdsaVerificationAlgorithm,
+                ) = match str_field("crv")? {
+                    Some("P-256") => (
+                        KeyKind::EcP256,
+                        Algorithm::ES256,
+                        32,
+                        &signature::ECDSA_P256_SHA256_FIXED,
+                    ),
+                    Some("P-384") => (
+                        KeyKind::EcP384,
+                        Algorithm::ES384,
+                        48,
+                        &signature::ECDSA_P384_SHA384_FIXED,
+                    ),
+                    _ => return Err("unsupported EC `crv`"),
+                };
                 let (x, y) = (b64("x")?, b64("y")?);
                 if x.len() != len || y.len() != len {
                     return Err("EC coordinates have the wrong length");
@@ -159,7 +181,13 @@ impl VerifyingKey {
                 point.push(0x04);
                 point.extend_from_slice(&x);
                 point.extend_from_slice(&y);
-                (kind, vec![(a, ParsedPublicKey::new(params, &point).map_err(|_| ()))])
+                (
+                    kind,
+                    vec![(
+                        a,
+                        ParsedPublicKey::new(params, &point).map_err(|_| INVALID)?,
+                    )],
+                )
             }
             "OKP" => {
                 if str_field("crv")? != Some("Ed25519") {
@@ -169,7 +197,13 @@ impl VerifyingKey {
                 if x.len() != 32 {
                     return Err("Ed25519 key has the wrong length");
                 }
-                (KeyKind::Ed25519, vec![(Algorithm::EdDSA, ParsedPublicKey::new(&signature::ED25519, &x).map_err(|_| ()))])
+                (
+                    KeyKind::Ed25519,
+                    vec![(
+                        Algorithm::EdDSA,
+                        ParsedPublicKey::new(&signature::ED25519, &x).map_err(|_| INVALID)?,
+                    )],
+                )
             }
             _ => return Err("unsupported `kty`"),
         };
@@ -178,14 +212,15 @@ impl VerifyingKey {
         {
             return Err("`alg` does not fit the key type");
         }
-        let mut parsed = Vec::with_capacity(candidates.len());
-        for (a, key) in candidates {
-            parsed.push((a, key.map_err(|()| "the public key is invalid")?));
-        }
         if parsed.is_empty() {
             return Err("the key can verify no supported algorithm");
         }
-        Ok(VerifyingKey { kid, kind, alg, parsed })
+        Ok(VerifyingKey {
+            kid,
+            kind,
+            alg,
+            parsed,
+        })
     }
 }
 
@@ -210,7 +245,8 @@ pub struct KeySet {
 impl KeySet {
     /// Parse a JWK Set document (`{"keys": [...]}`). Unusable keys are skipped with a warning.
     pub fn from_json(bytes: &[u8]) -> Result<KeySet, JwkError> {
-        let doc: Value = serde_json::from_slice(bytes).map_err(|_| JwkError::NotAKeySet("invalid JSON"))?;
+        let doc: Value =
+            serde_json::from_slice(bytes).map_err(|_| JwkError::NotAKeySet("invalid JSON"))?;
         KeySet::from_value(&doc)
     }
 
@@ -225,7 +261,10 @@ impl KeySet {
             match VerifyingKey::from_jwk(jwk) {
                 Ok(k) => out.push(Arc::new(k)),
                 Err(reason) => {
-                    let kid = jwk.get("kid").and_then(Value::as_str).map(|k| truncate(k, 64));
+                    let kid = jwk
+                        .get("kid")
+                        .and_then(Value::as_str)
+                        .map(|k| truncate(k, 64));
                     tracing::warn!(target: "a2a_guard::keys", index = i, kid, reason, "skipping unusable JWK");
                 }
             }
@@ -237,7 +276,11 @@ impl KeySet {
     ///
     /// With a `kid`, only keys with exactly that `kid`; without one, every key that supports
     /// `alg` (a JWK Set is small; RFC 7515 §4.1.4 makes `kid` optional).
-    pub fn find<'a>(&'a self, kid: Option<&'a str>, alg: Algorithm) -> impl Iterator<Item = &'a Arc<VerifyingKey>> + 'a {
+    pub fn find<'a>(
+        &'a self,
+        kid: Option<&'a str>,
+        alg: Algorithm,
+    ) -> impl Iterator<Item = &'a Arc<VerifyingKey>> + 'a {
         self.keys
             .iter()
             .filter(move |k| kid.is_none_or(|kid| k.kid() == Some(kid)) && k.supports(alg))

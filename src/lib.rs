@@ -37,4 +37,12 @@ mod validate;
 pub use algorithm::{Algorithm, KeyKind, UnsupportedAlgorithm};
 pub use claims::{Principal, RegisteredClaims};
 pub use error::{AuthError, ConfigError};
-pub use validate::{Clock, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TYPES, MAX_LEEWAY, SystemClock, Validator, ValidatorBuilder};
+pub use validate::{
+    Clock, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TYPES, MAX_LEEWAY, SystemClock,
+    Validator, ValidatorBuilder,
+};
+
+/// The README's Rust examples compile as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -175,13 +175,14 @@ impl ScopeRules {
             return false;
         }
         self.implications.iter().any(|(from, to)| {
-            granted.len() >= from.len()
-                && granted.iter().zip(from).all(|(g, f)| g == f)
-                && {
-                    let implied: Vec<&str> =
-                        to.iter().map(String::as_str).chain(granted[from.len()..].iter().copied()).collect();
-                    self.covers(&implied, required, depth + 1)
-                }
+            granted.len() >= from.len() && granted.iter().zip(from).all(|(g, f)| g == f) && {
+                let implied: Vec<&str> = to
+                    .iter()
+                    .map(String::as_str)
+                    .chain(granted[from.len()..].iter().copied())
+                    .collect();
+                self.covers(&implied, required, depth + 1)
+            }
         })
     }
 }
@@ -199,8 +200,13 @@ impl ScopeSet {
     }
 
     /// Build from individual scope tokens (an `scp` array).
-    pub fn from_tokens<'a>(tokens: impl IntoIterator<Item = &'a str>) -> Result<ScopeSet, InvalidScope> {
-        let mut scopes: Vec<Scope> = tokens.into_iter().map(Scope::parse).collect::<Result<_, _>>()?;
+    pub fn from_tokens<'a>(
+        tokens: impl IntoIterator<Item = &'a str>,
+    ) -> Result<ScopeSet, InvalidScope> {
+        let mut scopes: Vec<Scope> = tokens
+            .into_iter()
+            .map(Scope::parse)
+            .collect::<Result<_, _>>()?;
         scopes.sort();
         scopes.dedup();
         Ok(ScopeSet { scopes })
@@ -279,7 +285,9 @@ mod tests {
     use super::*;
 
     fn covers(granted: &str, required: &str) -> bool {
-        ScopeSet::parse(granted).unwrap().covers(&Scope::new(required), &ScopeRules::new())
+        ScopeSet::parse(granted)
+            .unwrap()
+            .covers(&Scope::new(required), &ScopeRules::new())
     }
 
     #[test]
@@ -313,9 +321,16 @@ mod tests {
         let req = Scope::new("read:orders");
         assert!(!set.covers(&req, &ScopeRules::new()));
         assert!(set.covers(&req, &ScopeRules::new().imply("write", "read")));
-        assert!(!set.covers(&Scope::new("read:customers"), &ScopeRules::new().imply("write", "read")));
+        assert!(!set.covers(
+            &Scope::new("read:customers"),
+            &ScopeRules::new().imply("write", "read")
+        ));
         let cyclic = ScopeRules::new().imply("a", "b").imply("b", "a");
-        assert!(!ScopeSet::parse("a:x").unwrap().covers(&Scope::new("c:x"), &cyclic));
+        assert!(
+            !ScopeSet::parse("a:x")
+                .unwrap()
+                .covers(&Scope::new("c:x"), &cyclic)
+        );
     }
 
     #[test]

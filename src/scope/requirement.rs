@@ -69,7 +69,9 @@ impl ScopeRequirement {
                     out.push(s)
                 }
             }
-            ScopeRequirement::All(v) | ScopeRequirement::Any(v) => v.iter().for_each(|r| r.collect(out)),
+            ScopeRequirement::All(v) | ScopeRequirement::Any(v) => {
+                v.iter().for_each(|r| r.collect(out))
+            }
         }
     }
 }
@@ -117,7 +119,10 @@ mod tests {
 
     #[test]
     fn nesting() {
-        let r = ScopeRequirement::any([ScopeRequirement::all(["a", "b"]), ScopeRequirement::from("c")]);
+        let r = ScopeRequirement::any([
+            ScopeRequirement::all(["a", "b"]),
+            ScopeRequirement::from("c"),
+        ]);
         assert!(r.is_satisfied_by(|s| s.as_str() != "c"));
         assert!(r.is_satisfied_by(|s| s.as_str() == "c"));
         assert!(!r.is_satisfied_by(|s| s.as_str() == "a"));

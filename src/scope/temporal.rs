@@ -109,12 +109,22 @@ fn index(d: Weekday) -> usize {
 
 impl BusinessHours {
     /// Build from parts: the days the window opens on, its start and end, and the zone.
-    pub fn new(days: impl IntoIterator<Item = Weekday>, start: Time, end: Time, tz: TimeZone) -> Self {
+    pub fn new(
+        days: impl IntoIterator<Item = Weekday>,
+        start: Time,
+        end: Time,
+        tz: TimeZone,
+    ) -> Self {
         let mut mask = [false; 7];
         for d in days {
             mask[index(d)] = true;
         }
-        BusinessHours { days: mask, start, end, tz }
+        BusinessHours {
+            days: mask,
+            start,
+            end,
+            tz,
+        }
     }
 
     /// Whether `at` falls inside the window.
@@ -157,14 +167,24 @@ impl FromStr for BusinessHours {
                 None => mask[index(day(item)?)] = true,
             }
         }
-        let (start, end) = hours.split_once('-').ok_or(BusinessHoursError("expected HH:MM-HH:MM"))?;
-        let time = |t: &str| t.parse::<Time>().map_err(|_| BusinessHoursError("invalid time of day"));
+        let (start, end) = hours
+            .split_once('-')
+            .ok_or(BusinessHoursError("expected HH:MM-HH:MM"))?;
+        let time = |t: &str| {
+            t.parse::<Time>()
+                .map_err(|_| BusinessHoursError("invalid time of day"))
+        };
         let (start, end) = (time(start)?, time(end)?);
         if start == end {
             return Err(BusinessHoursError("start and end are equal"));
         }
         let tz = TimeZone::get(zone).map_err(|_| BusinessHoursError("unknown IANA time zone"))?;
-        Ok(BusinessHours { days: mask, start, end, tz })
+        Ok(BusinessHours {
+            days: mask,
+            start,
+            end,
+            tz,
+        })
     }
 }
 
@@ -179,12 +199,24 @@ mod tests {
     #[test]
     fn grammar() {
         for bad in [
-            "temporal:", "temporal:0s", "temporal:-5s", "temporal:5", "temporal:5 s", "temporal:05s",
-            "temporal:9999999999h", "temporal:1d", "temporal:business_hours", "temporal:1.5h", "temporal:9000h",
+            "temporal:",
+            "temporal:0s",
+            "temporal:-5s",
+            "temporal:5",
+            "temporal:5 s",
+            "temporal:05s",
+            "temporal:9999999999h",
+            "temporal:1d",
+            "temporal:business_hours",
+            "temporal:1.5h",
+            "temporal:9000h",
         ] {
             assert_eq!(TemporalScope::parse(bad), None, "{bad}");
         }
-        assert_eq!(TemporalScope::parse("temporal:8760h"), Some(TemporalScope::WithinSecs(MAX_TEMPORAL_SECS)));
+        assert_eq!(
+            TemporalScope::parse("temporal:8760h"),
+            Some(TemporalScope::WithinSecs(MAX_TEMPORAL_SECS))
+        );
     }
 
     #[test]
@@ -214,8 +246,16 @@ mod tests {
 
     #[test]
     fn bad_specs() {
-        for bad in ["", "Mon-Fri", "Mon-Fri 09:00-17:00", "Mon-Xyz 09:00-17:00 UTC", "Mon 9-17 UTC",
-            "Mon 09:00-09:00 UTC", "Mon 09:00-17:00 Mars/Olympus", "Mon 09:00-17:00 UTC extra"] {
+        for bad in [
+            "",
+            "Mon-Fri",
+            "Mon-Fri 09:00-17:00",
+            "Mon-Xyz 09:00-17:00 UTC",
+            "Mon 9-17 UTC",
+            "Mon 09:00-09:00 UTC",
+            "Mon 09:00-17:00 Mars/Olympus",
+            "Mon 09:00-17:00 UTC extra",
+        ] {
             assert!(bad.parse::<BusinessHours>().is_err(), "{bad}");
         }
     }

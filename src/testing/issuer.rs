@@ -211,7 +211,8 @@ impl TestIssuer {
     pub fn retire(&self, kid: &str) -> bool {
         let mut keys = lock(&self.inner.state.keys);
         let before = keys.published.len();
-        keys.published.retain(|jwk| jwk.get("kid").and_then(Value::as_str) != Some(kid));
+        keys.published
+            .retain(|jwk| jwk.get("kid").and_then(Value::as_str) != Some(kid));
         keys.published.len() != before
     }
 
@@ -269,7 +270,10 @@ impl TestIssuer {
     /// Sets both counters to zero.
     pub fn reset_counters(&self) {
         self.inner.state.jwks_fetches.store(0, Ordering::SeqCst);
-        self.inner.state.discovery_fetches.store(0, Ordering::SeqCst);
+        self.inner
+            .state
+            .discovery_fetches
+            .store(0, Ordering::SeqCst);
     }
 
     /// Takes the server down: the listener is closed and every open connection (including

@@ -188,8 +188,15 @@ impl SigningKey {
             Material::Ec(pair) => {
                 // Uncompressed SEC1 point: 0x04 || x || y, coordinates of equal fixed length.
                 let point = pair.public_key().as_ref();
-                let (x, y) = point.get(1..).unwrap_or_default().split_at((point.len() - 1) / 2);
-                let crv = if self.alg.key_kind() == KeyKind::EcP384 { "P-384" } else { "P-256" };
+                let (x, y) = point
+                    .get(1..)
+                    .unwrap_or_default()
+                    .split_at((point.len() - 1) / 2);
+                let crv = if self.alg.key_kind() == KeyKind::EcP384 {
+                    "P-384"
+                } else {
+                    "P-256"
+                };
                 json!({"kty": "EC", "crv": crv, "x": b64url(x), "y": b64url(y)})
             }
             Material::Ed25519(pair) => {
@@ -228,7 +235,8 @@ impl SigningKey {
                     _ => return None,
                 };
                 let mut sig = vec![0u8; pair.public_modulus_len()];
-                pair.sign(encoding, &SystemRandom::new(), signing_input, &mut sig).ok()?;
+                pair.sign(encoding, &SystemRandom::new(), signing_input, &mut sig)
+                    .ok()?;
                 Some(sig)
             }
             Material::WeakRsa => weak_rsa::sign_pkcs1(alg, signing_input),
@@ -262,8 +270,12 @@ pub(super) mod tests {
     use signature::{UnparsedPublicKey, VerificationAlgorithm};
 
     fn field(jwk: &Value, name: &str) -> Vec<u8> {
-        let text = jwk[name].as_str().unwrap_or_else(|| panic!("JWK has no {name}"));
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).expect("base64url")
+        let text = jwk[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("JWK has no {name}"));
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .expect("base64url")
     }
 
     /// Verifies `sig` with a public key rebuilt from the published JWK only.
@@ -273,7 +285,10 @@ pub(super) mod tests {
             UnparsedPublicKey::new(v, point).verify(msg, sig).is_ok()
         };
         let rsa = |p: &'static signature::RsaParameters| {
-            let pk = RsaPublicKeyComponents { n: field(jwk, "n"), e: field(jwk, "e") };
+            let pk = RsaPublicKeyComponents {
+                n: field(jwk, "n"),
+                e: field(jwk, "e"),
+            };
             pk.verify(p, msg, sig).is_ok()
         };
         match alg {
@@ -288,7 +303,6 @@ pub(super) mod tests {
             Algorithm::EdDSA => UnparsedPublicKey::new(&signature::ED25519, field(jwk, "x"))
                 .verify(msg, sig)
                 .is_ok(),
-            _ => false,
         }
     }
 
@@ -302,8 +316,14 @@ pub(super) mod tests {
             assert_eq!(jwk["use"], "sig");
             assert!(key.kid().starts_with(&format!("{alg}-")));
             let sig = key.sign(b"header.payload");
-            assert!(verifies(&jwk, alg, b"header.payload", &sig), "{alg} must verify");
-            assert!(!verifies(&jwk, alg, b"header.payloaX", &sig), "{alg} must bind the input");
+            assert!(
+                verifies(&jwk, alg, b"header.payload", &sig),
+                "{alg} must verify"
+            );
+            assert!(
+                !verifies(&jwk, alg, b"header.payloaX", &sig),
+                "{alg} must bind the input"
+            );
         }
     }
 
@@ -311,12 +331,18 @@ pub(super) mod tests {
     fn jwk_shapes_are_fixed_length() {
         let p256 = SigningKey::generate(Algorithm::ES256).public_jwk();
         assert_eq!((field(&p256, "x").len(), field(&p256, "y").len()), (32, 32));
-        assert_eq!((p256["kty"].as_str(), p256["crv"].as_str()), (Some("EC"), Some("P-256")));
+        assert_eq!(
+            (p256["kty"].as_str(), p256["crv"].as_str()),
+            (Some("EC"), Some("P-256"))
+        );
         let p384 = SigningKey::generate(Algorithm::ES384).public_jwk();
         assert_eq!((field(&p384, "x").len(), field(&p384, "y").len()), (48, 48));
         assert_eq!(p384["crv"], "P-384");
         let ed = SigningKey::generate(Algorithm::EdDSA).public_jwk();
-        assert_eq!((ed["kty"].as_str(), ed["crv"].as_str()), (Some("OKP"), Some("Ed25519")));
+        assert_eq!(
+            (ed["kty"].as_str(), ed["crv"].as_str()),
+            (Some("OKP"), Some("Ed25519"))
+        );
         assert_eq!(field(&ed, "x").len(), 32);
         let rsa = SigningKey::generate(Algorithm::PS256).public_jwk();
         assert_eq!(field(&rsa, "n").len(), 256);
@@ -327,7 +353,9 @@ pub(super) mod tests {
     fn sign_as_crosses_rsa_paddings_but_not_key_types() {
         let key = SigningKey::generate(Algorithm::RS256);
         let jwk = key.public_jwk();
-        let pss = key.sign_as(Algorithm::PS256, b"m").expect("RSA key signs PS256");
+        let pss = key
+            .sign_as(Algorithm::PS256, b"m")
+            .expect("RSA key signs PS256");
         assert!(verifies(&jwk, Algorithm::PS256, b"m", &pss));
         assert!(!verifies(&jwk, Algorithm::RS256, b"m", &pss));
         assert!(key.sign_as(Algorithm::ES256, b"m").is_none());
@@ -345,21 +373,46 @@ pub(super) mod tests {
         let sig = weak.sign(b"m");
         // The modern verifier refuses it; the legacy one proves the signature itself is right.
         assert!(!verifies(&jwk, Algorithm::RS256, b"m", &sig));
-        let legacy = RsaPublicKeyComponents { n: field(&jwk, "n"), e: field(&jwk, "e") };
+        let legacy = RsaPublicKeyComponents {
+            n: field(&jwk, "n"),
+            e: field(&jwk, "e"),
+        };
         let params = &signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY;
         assert!(legacy.verify(params, b"m", &sig).is_ok());
-        assert_ne!(weak.kid(), SigningKey::generate_rsa(Algorithm::RS256, 1024).unwrap().kid());
+        assert_ne!(
+            weak.kid(),
+            SigningKey::generate_rsa(Algorithm::RS256, 1024)
+                .unwrap()
+                .kid()
+        );
 
         let big = SigningKey::generate_rsa(Algorithm::RS384, 3072).expect("3072");
         assert_eq!(big.rsa_bits(), Some(3072));
-        assert!(verifies(&big.public_jwk(), Algorithm::RS384, b"m", &big.sign(b"m")));
-        assert_eq!(SigningKey::generate_rsa(Algorithm::RS256, 512).err(), Some(KeyError::UnsupportedSize(512)));
-        assert_eq!(SigningKey::generate_rsa(Algorithm::EdDSA, 2048).err(), Some(KeyError::NotRsa(Algorithm::EdDSA)));
+        assert!(verifies(
+            &big.public_jwk(),
+            Algorithm::RS384,
+            b"m",
+            &big.sign(b"m")
+        ));
+        assert_eq!(
+            SigningKey::generate_rsa(Algorithm::RS256, 512).err(),
+            Some(KeyError::UnsupportedSize(512))
+        );
+        assert_eq!(
+            SigningKey::generate_rsa(Algorithm::EdDSA, 2048).err(),
+            Some(KeyError::NotRsa(Algorithm::EdDSA))
+        );
     }
 
     #[test]
     fn debug_shows_no_key_material() {
-        let text = format!("{:?}", SigningKey::generate(Algorithm::ES256).with_kid("k1"));
-        assert_eq!(text, "SigningKey { kid: \"k1\", alg: ES256, rsa_bits: None, .. }");
+        let text = format!(
+            "{:?}",
+            SigningKey::generate(Algorithm::ES256).with_kid("k1")
+        );
+        assert_eq!(
+            text,
+            "SigningKey { kid: \"k1\", alg: ES256, rsa_bits: None, .. }"
+        );
     }
 }

@@ -9,8 +9,8 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::StatusCode;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http_body::{Frame, SizeHint};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -99,7 +99,9 @@ pub(super) struct Config {
 
 /// Locks, ignoring poisoning: the guarded data stays consistent after any panic elsewhere.
 pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl ServerState {
@@ -233,7 +235,9 @@ impl http_body::Body for PaddedJson {
         if n == 0 {
             return Poll::Ready(None);
         }
-        let chunk: Vec<u8> = (this.sent..this.sent + n).map(|pos| this.byte_at(pos)).collect();
+        let chunk: Vec<u8> = (this.sent..this.sent + n)
+            .map(|pos| this.byte_at(pos))
+            .collect();
         this.sent += n;
         Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk)))))
     }
@@ -258,7 +262,11 @@ fn router(state: Arc<ServerState>) -> Router {
 /// Binds `addr` with `SO_REUSEADDR`, so a restart can take the same port back while closed
 /// connections sit in `TIME_WAIT`.
 pub(super) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(1024)

@@ -74,7 +74,10 @@ impl TokenBuilder {
         claims.insert("sub".into(), DEFAULT_AGENT.into());
         claims.insert("aud".into(), issuer.audience().into());
         claims.insert("iat".into(), now.into());
-        claims.insert("exp".into(), now.saturating_add(DEFAULT_LIFETIME_SECS).into());
+        claims.insert(
+            "exp".into(),
+            now.saturating_add(DEFAULT_LIFETIME_SECS).into(),
+        );
         claims.insert("jti".into(), random_hex(32).into());
         claims.insert("client_id".into(), DEFAULT_AGENT.into());
         let mut header = Map::new();
@@ -195,7 +198,11 @@ impl TokenBuilder {
     /// Sets `exp = iat + lifetime`, from the `iat` in place when called (now if `iat` was
     /// removed or is not an integer); call it after [`issued_at`](Self::issued_at).
     pub fn lifetime(self, lifetime: Duration) -> Self {
-        let iat = self.claims.get("iat").and_then(Value::as_i64).unwrap_or_else(now_unix);
+        let iat = self
+            .claims
+            .get("iat")
+            .and_then(Value::as_i64)
+            .unwrap_or_else(now_unix);
         let secs = i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX);
         self.expires_at(iat.saturating_add(secs))
     }
@@ -249,7 +256,11 @@ impl TokenBuilder {
     /// built header; the claims set on the builder are ignored.
     pub fn sign_payload_bytes(self, payload: &[u8]) -> String {
         let (header, key) = self.header_and_key();
-        let input = format!("{}.{}", b64url(Value::Object(header).to_string()), b64url(payload));
+        let input = format!(
+            "{}.{}",
+            b64url(Value::Object(header).to_string()),
+            b64url(payload)
+        );
         let signature = key
             .sign_as(self.alg, input.as_bytes())
             .unwrap_or_else(|| key.sign(input.as_bytes()));
@@ -261,6 +272,10 @@ impl TokenBuilder {
     pub fn unsigned(self) -> String {
         let (header, _) = self.header_and_key();
         let payload = Value::Object(self.claims).to_string();
-        format!("{}.{}.", b64url(Value::Object(header).to_string()), b64url(payload))
+        format!(
+            "{}.{}.",
+            b64url(Value::Object(header).to_string()),
+            b64url(payload)
+        )
     }
 }

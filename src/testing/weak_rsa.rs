@@ -42,15 +42,24 @@ pub(super) fn sign_pkcs1(alg: Algorithm, msg: &[u8]) -> Option<Vec<u8>> {
     let (digest_alg, prefix): (_, &[u8]) = match alg {
         Algorithm::RS256 => (
             &digest::SHA256,
-            &[0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20],
+            &[
+                0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                0x01, 0x05, 0x00, 0x04, 0x20,
+            ],
         ),
         Algorithm::RS384 => (
             &digest::SHA384,
-            &[0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30],
+            &[
+                0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                0x02, 0x05, 0x00, 0x04, 0x30,
+            ],
         ),
         Algorithm::RS512 => (
             &digest::SHA512,
-            &[0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40],
+            &[
+                0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                0x03, 0x05, 0x00, 0x04, 0x40,
+            ],
         ),
         _ => return None,
     };
@@ -199,10 +208,19 @@ mod tests {
 
     #[test]
     fn fixed_key_signatures_verify_with_the_legacy_1024_bit_verifier() {
-        let pk = RsaPublicKeyComponents { n: modulus(), e: E.to_vec() };
+        let pk = RsaPublicKeyComponents {
+            n: modulus(),
+            e: E.to_vec(),
+        };
         for (alg, params) in [
-            (Algorithm::RS256, &signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY),
-            (Algorithm::RS512, &signature::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY),
+            (
+                Algorithm::RS256,
+                &signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+            ),
+            (
+                Algorithm::RS512,
+                &signature::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
+            ),
         ] {
             let sig = sign_pkcs1(alg, b"header.payload").expect("RS* is supported");
             assert_eq!(sig.len(), K);

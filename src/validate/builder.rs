@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use super::{Clock, Config, IssuerEntry, ScopeClaim, SystemClock, Validator, header::normalize_typ};
+use super::{
+    Clock, Config, IssuerEntry, ScopeClaim, SystemClock, Validator, header::normalize_typ,
+};
 use crate::error::ConfigError;
 use crate::jwk::KeySet;
 use crate::keys::IssuerKeys;
@@ -108,7 +110,10 @@ impl<C: DeserializeOwned> ValidatorBuilder<C> {
 
     /// Trust `issuer` (compared byte for byte with `iss`) with a fixed key set.
     pub fn issuer_keys(mut self, issuer: impl Into<String>, keys: KeySet) -> Self {
-        self.issuers.push(IssuerSpec::Static { issuer: issuer.into(), keys });
+        self.issuers.push(IssuerSpec::Static {
+            issuer: issuer.into(),
+            keys,
+        });
         self
     }
 
@@ -210,18 +215,30 @@ impl<C: DeserializeOwned> ValidatorBuilder<C> {
             return Err(ConfigError::NoAlgorithms);
         }
         if self.leeway > MAX_LEEWAY {
-            return Err(ConfigError::InvalidSetting { name: "leeway", reason: "at most 5 minutes" });
+            return Err(ConfigError::InvalidSetting {
+                name: "leeway",
+                reason: "at most 5 minutes",
+            });
         }
         if self.max_token_size == 0 {
-            return Err(ConfigError::InvalidSetting { name: "max_token_size", reason: "must be positive" });
+            return Err(ConfigError::InvalidSetting {
+                name: "max_token_size",
+                reason: "must be positive",
+            });
         }
         if self.types.is_empty() && !self.allow_missing_typ {
-            return Err(ConfigError::InvalidSetting { name: "accepted_types", reason: "no token could pass" });
+            return Err(ConfigError::InvalidSetting {
+                name: "accepted_types",
+                reason: "no token could pass",
+            });
         }
         let mut issuers: Vec<IssuerEntry> = Vec::with_capacity(self.issuers.len());
         for spec in self.issuers {
             let entry = match spec {
-                IssuerSpec::Static { issuer, keys } => IssuerEntry { issuer, keys: IssuerKeys::Static(Arc::new(keys)) },
+                IssuerSpec::Static { issuer, keys } => IssuerEntry {
+                    issuer,
+                    keys: IssuerKeys::Static(Arc::new(keys)),
+                },
             };
             if issuers.iter().any(|i| i.issuer == entry.issuer) {
                 return Err(ConfigError::DuplicateIssuer(entry.issuer));
@@ -230,10 +247,16 @@ impl<C: DeserializeOwned> ValidatorBuilder<C> {
         }
         Ok(Validator::from_config(Config {
             issuers,
-            audiences: if self.skip_audience { Vec::new() } else { self.audiences },
+            audiences: if self.skip_audience {
+                Vec::new()
+            } else {
+                self.audiences
+            },
             algorithms: self.algorithms,
             leeway: self.leeway.as_secs() as i64,
-            max_lifetime: self.max_lifetime.map(|d| d.as_secs().min(i64::MAX as u64) as i64),
+            max_lifetime: self
+                .max_lifetime
+                .map(|d| d.as_secs().min(i64::MAX as u64) as i64),
             types: self.types,
             allow_missing_typ: self.allow_missing_typ,
             required_claims: self.required_claims,

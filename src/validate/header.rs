@@ -26,9 +26,13 @@ pub(crate) fn normalize_typ(t: &str) -> String {
 
 pub(crate) fn parse(json: &[u8], allowed: &[Algorithm]) -> Result<Header, AuthError> {
     let v = parse_strict(json).map_err(|_| AuthError::Malformed("the header is not valid JSON"))?;
-    let obj = v.as_object().ok_or(AuthError::Malformed("the header is not a JSON object"))?;
+    let obj = v
+        .as_object()
+        .ok_or(AuthError::Malformed("the header is not a JSON object"))?;
     let alg = match obj.get("alg") {
-        Some(Value::String(s)) => s.parse::<Algorithm>().map_err(|_| AuthError::DisallowedAlgorithm)?,
+        Some(Value::String(s)) => s
+            .parse::<Algorithm>()
+            .map_err(|_| AuthError::DisallowedAlgorithm)?,
         Some(_) => return Err(AuthError::Malformed("`alg` is not a string")),
         None => return Err(AuthError::Malformed("the header has no `alg`")),
     };
@@ -38,7 +42,9 @@ pub(crate) fn parse(json: &[u8], allowed: &[Algorithm]) -> Result<Header, AuthEr
     // RFC 7515 §4.1.11: a recipient must reject a token whose `crit` names an extension it
     // does not understand. This verifier understands none.
     if obj.contains_key("crit") {
-        return Err(AuthError::UnsupportedHeader("`crit` names an extension this verifier does not support"));
+        return Err(AuthError::UnsupportedHeader(
+            "`crit` names an extension this verifier does not support",
+        ));
     }
     // RFC 7797: unencoded payloads change what is signed; refuse rather than misread.
     if obj.contains_key("b64") {
@@ -49,7 +55,9 @@ pub(crate) fn parse(json: &[u8], allowed: &[Algorithm]) -> Result<Header, AuthEr
     match obj.get("cty") {
         None => {}
         Some(Value::String(c)) if !normalize_typ(c).eq("jwt") => {}
-        Some(Value::String(_)) => return Err(AuthError::UnsupportedHeader("nested JWTs are not accepted")),
+        Some(Value::String(_)) => {
+            return Err(AuthError::UnsupportedHeader("nested JWTs are not accepted"));
+        }
         Some(_) => return Err(AuthError::Malformed("`cty` is not a string")),
     }
     let string = |name: &'static str| match obj.get(name) {
@@ -75,22 +83,64 @@ mod tests {
 
     #[test]
     fn header_rules() {
-        assert_eq!(p(r#"{"alg":"RS256","typ":"AT+JWT","kid":"k"}"#).unwrap().typ.as_deref(), Some("at+jwt"));
-        assert_eq!(p(r#"{"alg":"RS256","typ":"application/at+jwt"}"#).unwrap().typ.as_deref(), Some("at+jwt"));
+        assert_eq!(
+            p(r#"{"alg":"RS256","typ":"AT+JWT","kid":"k"}"#)
+                .unwrap()
+                .typ
+                .as_deref(),
+            Some("at+jwt")
+        );
+        assert_eq!(
+            p(r#"{"alg":"RS256","typ":"application/at+jwt"}"#)
+                .unwrap()
+                .typ
+                .as_deref(),
+            Some("at+jwt")
+        );
         for none in ["none", "None", "NONE", "nOnE", "HS256", "HS512"] {
-            assert_eq!(p(&format!(r#"{{"alg":"{none}"}}"#)), Err(AuthError::DisallowedAlgorithm));
+            assert_eq!(
+                p(&format!(r#"{{"alg":"{none}"}}"#)),
+                Err(AuthError::DisallowedAlgorithm)
+            );
         }
-        assert_eq!(parse(br#"{"alg":"ES256"}"#, &[Algorithm::RS256]), Err(AuthError::DisallowedAlgorithm));
-        assert!(matches!(p(r#"{"alg":"RS256","crit":["exp"],"exp":1}"#), Err(AuthError::UnsupportedHeader(_))));
-        assert!(matches!(p(r#"{"alg":"RS256","crit":[]}"#), Err(AuthError::UnsupportedHeader(_))));
-        assert!(matches!(p(r#"{"alg":"RS256","cty":"JWT"}"#), Err(AuthError::UnsupportedHeader(_))));
-        assert!(matches!(p(r#"{"alg":"RS256","cty":"jwt"}"#), Err(AuthError::UnsupportedHeader(_))));
+        assert_eq!(
+            parse(br#"{"alg":"ES256"}"#, &[Algorithm::RS256]),
+            Err(AuthError::DisallowedAlgorithm)
+        );
+        assert!(matches!(
+            p(r#"{"alg":"RS256","crit":["exp"],"exp":1}"#),
+            Err(AuthError::UnsupportedHeader(_))
+        ));
+        assert!(matches!(
+            p(r#"{"alg":"RS256","crit":[]}"#),
+            Err(AuthError::UnsupportedHeader(_))
+        ));
+        assert!(matches!(
+            p(r#"{"alg":"RS256","cty":"JWT"}"#),
+            Err(AuthError::UnsupportedHeader(_))
+        ));
+        assert!(matches!(
+            p(r#"{"alg":"RS256","cty":"jwt"}"#),
+            Err(AuthError::UnsupportedHeader(_))
+        ));
         assert!(p(r#"{"alg":"RS256","cty":"json"}"#).is_ok());
-        assert!(matches!(p(r#"{"alg":"RS256","b64":false}"#), Err(AuthError::UnsupportedHeader(_))));
-        assert!(matches!(p(r#"{"alg":"RS256","alg":"RS256"}"#), Err(AuthError::Malformed(_))));
+        assert!(matches!(
+            p(r#"{"alg":"RS256","b64":false}"#),
+            Err(AuthError::UnsupportedHeader(_))
+        ));
+        assert!(matches!(
+            p(r#"{"alg":"RS256","alg":"RS256"}"#),
+            Err(AuthError::Malformed(_))
+        ));
         assert!(matches!(p(r#"{"alg":256}"#), Err(AuthError::Malformed(_))));
-        assert!(matches!(p(r#"{"typ":"at+jwt"}"#), Err(AuthError::Malformed(_))));
-        assert!(matches!(p(r#"{"alg":"RS256","kid":1}"#), Err(AuthError::Malformed(_))));
+        assert!(matches!(
+            p(r#"{"typ":"at+jwt"}"#),
+            Err(AuthError::Malformed(_))
+        ));
+        assert!(matches!(
+            p(r#"{"alg":"RS256","kid":1}"#),
+            Err(AuthError::Malformed(_))
+        ));
         assert!(matches!(p(r#"["alg"]"#), Err(AuthError::Malformed(_))));
         // Embedded keys and key URLs are ignored, never followed.
         let h = p(r#"{"alg":"RS256","jku":"http://evil","x5u":"http://evil","jwk":{"kty":"oct"},"x5c":["AA"]}"#).unwrap();

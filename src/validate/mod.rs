@@ -33,7 +33,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-pub use builder::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TYPES, MAX_LEEWAY, ValidatorBuilder};
+pub use builder::{
+    DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TYPES, MAX_LEEWAY, ValidatorBuilder,
+};
 
 use crate::claims::{ExtraClaims, Principal, RegisteredClaims, from_tree, parse_strict};
 use crate::keys::IssuerKeys;
@@ -108,14 +110,25 @@ pub struct Validator<C = ExtraClaims> {
 
 impl<C> Clone for Validator<C> {
     fn clone(&self) -> Self {
-        Validator { config: self.config.clone(), _claims: PhantomData }
+        Validator {
+            config: self.config.clone(),
+            _claims: PhantomData,
+        }
     }
 }
 
 impl<C> std::fmt::Debug for Validator<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Validator")
-            .field("issuers", &self.config.issuers.iter().map(|i| &i.issuer).collect::<Vec<_>>())
+            .field(
+                "issuers",
+                &self
+                    .config
+                    .issuers
+                    .iter()
+                    .map(|i| &i.issuer)
+                    .collect::<Vec<_>>(),
+            )
             .field("audiences", &self.config.audiences)
             .field("algorithms", &self.config.algorithms)
             .finish_non_exhaustive()
@@ -130,12 +143,17 @@ impl Validator {
 }
 
 fn b64(segment: &str, what: &'static str) -> Result<Vec<u8>, AuthError> {
-    URL_SAFE_NO_PAD.decode(segment).map_err(|_| AuthError::Malformed(what))
+    URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| AuthError::Malformed(what))
 }
 
 impl<C: DeserializeOwned> Validator<C> {
     pub(crate) fn from_config(config: Config) -> Self {
-        Validator { config: Arc::new(config), _claims: PhantomData }
+        Validator {
+            config: Arc::new(config),
+            _claims: PhantomData,
+        }
     }
 
     /// Validate a compact JWS access token: structure, header, issuer, key, signature, then
@@ -143,13 +161,17 @@ impl<C: DeserializeOwned> Validator<C> {
     pub async fn validate(&self, token: &str) -> Result<Principal<C>, AuthError> {
         let cfg = &*self.config;
         if token.len() > cfg.max_token_size {
-            return Err(AuthError::TokenTooLarge { limit: cfg.max_token_size });
+            return Err(AuthError::TokenTooLarge {
+                limit: cfg.max_token_size,
+            });
         }
         let mut parts = token.split('.');
         let (h, p, s) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
             (Some(h), Some(p), Some(s), None) => (h, p, s),
             (Some(_), Some(_), Some(_), Some(_)) => {
-                return Err(AuthError::Malformed("encrypted (JWE) or extra segments are not accepted"));
+                return Err(AuthError::Malformed(
+                    "encrypted (JWE) or extra segments are not accepted",
+                ));
             }
             _ => return Err(AuthError::Malformed("not a compact JWS of three segments")),
         };
@@ -165,7 +187,11 @@ impl<C: DeserializeOwned> Validator<C> {
             return Err(AuthError::Malformed("the payload is not a JSON object"));
         }
         let issuer = match payload.get("iss") {
-            Some(Value::String(iss)) => cfg.issuers.iter().find(|i| i.issuer == *iss).ok_or(AuthError::WrongIssuer)?,
+            Some(Value::String(iss)) => cfg
+                .issuers
+                .iter()
+                .find(|i| i.issuer == *iss)
+                .ok_or(AuthError::WrongIssuer)?,
             Some(_) => return Err(AuthError::InvalidClaim("iss".into())),
             None => return Err(AuthError::MissingClaim("iss".into())),
         };
@@ -191,11 +217,15 @@ impl<C: DeserializeOwned> Validator<C> {
 
     fn check_claims(&self, payload: &Value) -> Result<Principal<C>, AuthError> {
         let cfg = &*self.config;
-        let registered: RegisteredClaims = from_tree(payload).map_err(|e| invalid_registered(&e))?;
+        let registered: RegisteredClaims =
+            from_tree(payload).map_err(|e| invalid_registered(&e))?;
         let now = self.now();
         let leeway = cfg.leeway;
         // RFC 7519 §4.1.4: the current time must be before `exp`.
-        let exp = registered.exp.ok_or(AuthError::MissingClaim("exp".into()))?.0;
+        let exp = registered
+            .exp
+            .ok_or(AuthError::MissingClaim("exp".into()))?
+            .0;
         if now.saturating_sub(leeway) >= exp {
             return Err(AuthError::Expired);
         }
@@ -210,7 +240,10 @@ impl<C: DeserializeOwned> Validator<C> {
             return Err(AuthError::IssuedInFuture);
         }
         if let Some(max) = cfg.max_lifetime {
-            let iat = registered.iat.ok_or(AuthError::MissingClaim("iat".into()))?.0;
+            let iat = registered
+                .iat
+                .ok_or(AuthError::MissingClaim("iat".into()))?
+                .0;
             if exp.saturating_sub(iat) > max {
                 return Err(AuthError::LifetimeTooLong);
             }
@@ -230,18 +263,29 @@ impl<C: DeserializeOwned> Validator<C> {
         }
         let scopes = self.scopes(payload, &registered)?;
         self.check_temporal(&scopes, &registered, now)?;
-        let custom: C = from_tree(payload).map_err(|_| AuthError::InvalidClaim("custom claims".into()))?;
-        Ok(Principal { registered, custom, scopes })
+        let custom: C =
+            from_tree(payload).map_err(|_| AuthError::InvalidClaim("custom claims".into()))?;
+        Ok(Principal {
+            registered,
+            custom,
+            scopes,
+        })
     }
 
-    fn scopes(&self, payload: &Value, registered: &RegisteredClaims) -> Result<ScopeSet, AuthError> {
+    fn scopes(
+        &self,
+        payload: &Value,
+        registered: &RegisteredClaims,
+    ) -> Result<ScopeSet, AuthError> {
         use crate::claims::ScpClaim;
         let bad = |name: &str| AuthError::InvalidClaim(name.to_owned().into());
         match &self.config.scope_claim {
             ScopeClaim::Standard => match (&registered.scope, &registered.scp) {
                 (Some(s), _) => ScopeSet::parse(s).map_err(|_| bad("scope")),
                 (None, Some(ScpClaim::String(s))) => ScopeSet::parse(s).map_err(|_| bad("scp")),
-                (None, Some(ScpClaim::Array(a))) => ScopeSet::from_tokens(a.iter().map(String::as_str)).map_err(|_| bad("scp")),
+                (None, Some(ScpClaim::Array(a))) => {
+                    ScopeSet::from_tokens(a.iter().map(String::as_str)).map_err(|_| bad("scp"))
+                }
                 (None, None) => Ok(ScopeSet::default()),
             },
             ScopeClaim::Named(name) => match payload.get(name) {
@@ -257,26 +301,38 @@ impl<C: DeserializeOwned> Validator<C> {
     }
 
     /// Temporal scopes restrict the token that carries them, whatever the route.
-    pub(crate) fn check_temporal(&self, scopes: &ScopeSet, registered: &RegisteredClaims, now: i64) -> Result<(), AuthError> {
+    pub(crate) fn check_temporal(
+        &self,
+        scopes: &ScopeSet,
+        registered: &RegisteredClaims,
+        now: i64,
+    ) -> Result<(), AuthError> {
         for t in scopes.temporal() {
             match t {
                 Err(_) => return Err(AuthError::TemporalScope("unknown temporal scope".into())),
                 Ok(TemporalScope::WithinSecs(n)) => {
                     let iat = registered
                         .iat
-                        .ok_or(AuthError::TemporalScope("a relative temporal scope needs `iat`".into()))?
+                        .ok_or(AuthError::TemporalScope(
+                            "a relative temporal scope needs `iat`".into(),
+                        ))?
                         .0;
                     if now.saturating_sub(self.config.leeway) >= iat.saturating_add(n as i64) {
-                        return Err(AuthError::TemporalScope("the temporal scope's window has ended".into()));
+                        return Err(AuthError::TemporalScope(
+                            "the temporal scope's window has ended".into(),
+                        ));
                     }
                 }
                 Ok(TemporalScope::BusinessHours) => {
-                    let bh = self
-                        .config
-                        .business_hours
-                        .as_ref()
-                        .ok_or(AuthError::TemporalScope("business hours are not configured".into()))?;
-                    let at = jiff::Timestamp::from_second(now).map_err(|_| AuthError::TemporalScope("clock out of range".into()))?;
+                    let bh =
+                        self.config
+                            .business_hours
+                            .as_ref()
+                            .ok_or(AuthError::TemporalScope(
+                                "business hours are not configured".into(),
+                            ))?;
+                    let at = jiff::Timestamp::from_second(now)
+                        .map_err(|_| AuthError::TemporalScope("clock out of range".into()))?;
                     if !bh.contains(at) {
                         return Err(AuthError::TemporalScope("outside business hours".into()));
                     }
@@ -290,7 +346,25 @@ impl<C: DeserializeOwned> Validator<C> {
 /// Name the registered claim whose type is wrong, without echoing its value.
 fn invalid_registered(e: &serde_json::Error) -> AuthError {
     let msg = e.to_string();
-    const NAMES: [&str; 13] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "azp", "scope", "scp", "act", "cnf"];
-    let name = NAMES.iter().find(|n| msg.contains(&format!("`{n}`"))).copied().unwrap_or("registered claims");
+    const NAMES: [&str; 13] = [
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "nbf",
+        "iat",
+        "jti",
+        "client_id",
+        "azp",
+        "scope",
+        "scp",
+        "act",
+        "cnf",
+    ];
+    let name = NAMES
+        .iter()
+        .find(|n| msg.contains(&format!("`{n}`")))
+        .copied()
+        .unwrap_or("registered claims");
     AuthError::InvalidClaim(name.into())
 }
