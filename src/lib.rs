@@ -28,7 +28,7 @@ mod algorithm;
 pub mod claims;
 mod error;
 pub mod jwk;
-mod keys;
+pub mod keys;
 pub mod scope;
 #[cfg(feature = "testing")]
 pub mod testing;

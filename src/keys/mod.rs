@@ -1,22 +1,153 @@
-//! Where an issuer's verification keys come from.
+//! The key cache: where each issuer's verification keys come from and how they are kept
+//! usable through authorization-server outages.
+//!
+//! Sources: a JWKS URL, OIDC discovery / RFC 8414 metadata, a file, or a static set. For
+//! remote sources:
+//! - **Refresh-ahead** in the background at the TTL from `Cache-Control: max-age` (or
+//!   `Expires`), clamped to [`DEFAULT_REFRESH_MIN`]..[`DEFAULT_REFRESH_MAX`], default
+//!   [`DEFAULT_REFRESH`], with ±10 % jitter. Requests never wait on a scheduled refresh.
+//! - **Unknown `kid`**: one fetch for all concurrent requests, at most one per
+//!   [`DEFAULT_KID_MISS_COOLDOWN`]; inside the cooldown a miss is answered at once.
+//! - **Fetch failure**: the last known good keys keep validating for
+//!   [`DEFAULT_LAST_KNOWN_GOOD`] after the issuer last confirmed them; retries back off
+//!   exponentially with jitter; each failure is a warning event. A successful fetch replaces
+//!   the set, so keys the issuer removed stop validating at once.
+//! - **Snapshot file** (opt-in): written atomically after each fetch, read at start-up when
+//!   the issuer is unreachable, bounded by the same last-known-good window.
+//! - **No keys at all**: requests get 503 with `Retry-After`; [`Validator::health`](crate::Validator::health)
+//!   says why.
+
+mod fetch;
+mod remote;
+mod snapshot;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::AuthError;
+pub use fetch::{FetchError, MAX_REDIRECTS};
+pub(crate) use fetch::{Fetcher, HttpSettings, build_client, check_url};
+pub(crate) use remote::RemoteKeys;
+pub(crate) use snapshot::Snapshot;
+
 use crate::jwk::KeySet;
+use crate::{Algorithm, AuthError};
+
+/// Default refresh interval when the JWKS response has no freshness header.
+pub const DEFAULT_REFRESH: Duration = Duration::from_secs(10 * 60);
+/// Default lower bound on the refresh interval.
+pub const DEFAULT_REFRESH_MIN: Duration = Duration::from_secs(60);
+/// Default upper bound on the refresh interval.
+pub const DEFAULT_REFRESH_MAX: Duration = Duration::from_secs(24 * 3600);
+/// Default window in which at most one kid-miss fetch happens.
+pub const DEFAULT_KID_MISS_COOLDOWN: Duration = Duration::from_secs(30);
+/// Default time keys stay usable after the issuer last confirmed them.
+pub const DEFAULT_LAST_KNOWN_GOOD: Duration = Duration::from_secs(24 * 3600);
+/// Default TCP/TLS connect timeout for key fetches.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default total timeout for one key fetch.
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default cap on a JWKS or discovery body, in bytes.
+pub const DEFAULT_MAX_JWKS_BYTES: usize = 256 * 1024;
+/// First retry delay after a failed fetch; doubles per failure.
+pub const DEFAULT_BACKOFF_BASE: Duration = Duration::from_secs(1);
+/// Longest retry delay after failed fetches.
+pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(5 * 60);
+
+/// Timing policy of the key cache.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyCacheSettings {
+    pub(crate) refresh_default: Duration,
+    pub(crate) refresh_min: Duration,
+    pub(crate) refresh_max: Duration,
+    pub(crate) kid_miss_cooldown: Duration,
+    pub(crate) last_known_good: Duration,
+    pub(crate) backoff_base: Duration,
+    pub(crate) backoff_max: Duration,
+}
+
+impl Default for KeyCacheSettings {
+    fn default() -> Self {
+        KeyCacheSettings {
+            refresh_default: DEFAULT_REFRESH,
+            refresh_min: DEFAULT_REFRESH_MIN,
+            refresh_max: DEFAULT_REFRESH_MAX,
+            kid_miss_cooldown: DEFAULT_KID_MISS_COOLDOWN,
+            last_known_good: DEFAULT_LAST_KNOWN_GOOD,
+            backoff_base: DEFAULT_BACKOFF_BASE,
+            backoff_max: DEFAULT_BACKOFF_MAX,
+        }
+    }
+}
+
+/// The state of one issuer's keys, for readiness probes and dashboards.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct KeyHealth {
+    /// The configured issuer.
+    pub issuer: String,
+    /// Where its keys come from (URL, `discovery:…`, `file:…`, `static`).
+    pub source: String,
+    /// Usable keys held.
+    pub keys: usize,
+    /// Whether tokens of this issuer can be validated now.
+    pub ready: bool,
+    /// Whether the last fetch failed and the last known good keys are being served.
+    pub serving_last_known_good: bool,
+    /// Time since the issuer last confirmed the keys held.
+    #[serde(serialize_with = "secs_opt")]
+    pub last_success_age: Option<Duration>,
+    /// The last fetch error, if the last fetch failed.
+    pub last_error: Option<String>,
+    /// Failed fetches since the last success.
+    pub consecutive_failures: u32,
+    /// Time until the next scheduled fetch.
+    #[serde(serialize_with = "secs_opt")]
+    pub next_refresh_in: Option<Duration>,
+}
+
+fn secs_opt<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&d.as_secs()),
+        None => s.serialize_none(),
+    }
+}
 
 /// The keys of one configured issuer.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) enum IssuerKeys {
     /// A fixed key set given at build time.
     Static(Arc<KeySet>),
+    /// Keys fetched and kept fresh.
+    Remote(Arc<RemoteKeys>),
 }
 
 impl IssuerKeys {
-    /// The current key set for a token with this `kid`.
-    pub(crate) async fn current(&self, _kid: Option<&str>) -> Result<Arc<KeySet>, AuthError> {
+    /// The key set to verify a token with this `kid` and `alg`.
+    pub(crate) async fn lookup(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<Arc<KeySet>, AuthError> {
         match self {
             IssuerKeys::Static(set) => Ok(set.clone()),
+            IssuerKeys::Remote(r) => r.lookup(kid, alg).await,
+        }
+    }
+
+    pub(crate) fn health(&self, issuer: &str) -> KeyHealth {
+        match self {
+            IssuerKeys::Static(set) => KeyHealth {
+                issuer: issuer.to_owned(),
+                source: "static".to_owned(),
+                keys: set.len(),
+                ready: !set.is_empty(),
+                serving_last_known_good: false,
+                last_success_age: None,
+                last_error: None,
+                consecutive_failures: 0,
+                next_refresh_in: None,
+            },
+            IssuerKeys::Remote(r) => r.health(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! [`ValidatorBuilder`]: every option, its default, and the checks made at build time.
 
 use std::marker::PhantomData;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +12,9 @@ use super::{
 };
 use crate::error::ConfigError;
 use crate::jwk::KeySet;
-use crate::keys::IssuerKeys;
+use crate::keys::{
+    self, Fetcher, HttpSettings, IssuerKeys, KeyCacheSettings, RemoteKeys, Snapshot,
+};
 use crate::scope::BusinessHours;
 use crate::{Algorithm, claims::ExtraClaims};
 
@@ -26,18 +29,14 @@ pub const DEFAULT_MAX_TOKEN_SIZE: usize = 16 * 1024;
 pub const DEFAULT_TYPES: &[&str] = &["at+jwt"];
 
 enum IssuerSpec {
-    Static { issuer: String, keys: KeySet },
+    Static(KeySet),
+    Discovery,
+    Jwks(String),
+    File(PathBuf),
 }
 
-/// Configures a [`Validator`]. Start with [`Validator::builder`].
-///
-/// Safe defaults: every asymmetric algorithm (never HS* or `none`), leeway
-/// [`DEFAULT_LEEWAY`], `typ` must be `at+jwt`, tokens up to [`DEFAULT_MAX_TOKEN_SIZE`] bytes,
-/// `exp` required, no lifetime cap, scopes from `scope` / `scp`. At least one issuer and one
-/// audience are required.
-#[must_use]
-pub struct ValidatorBuilder<C = ExtraClaims> {
-    issuers: Vec<IssuerSpec>,
+struct Settings {
+    issuers: Vec<(String, IssuerSpec)>,
     audiences: Vec<String>,
     skip_audience: bool,
     algorithms: Vec<Algorithm>,
@@ -50,6 +49,26 @@ pub struct ValidatorBuilder<C = ExtraClaims> {
     clock: Arc<dyn Clock>,
     scope_claim: ScopeClaim,
     business_hours: Option<BusinessHours>,
+    cache: KeyCacheSettings,
+    http_client: Option<reqwest::Client>,
+    roots: Vec<reqwest::Certificate>,
+    allow_http: bool,
+    connect_timeout: Duration,
+    fetch_timeout: Duration,
+    max_jwks_bytes: usize,
+    snapshot_file: Option<PathBuf>,
+}
+
+/// Configures a [`Validator`]. Start with [`Validator::builder`].
+///
+/// Safe defaults: every asymmetric algorithm (never HS* or `none`), leeway
+/// [`DEFAULT_LEEWAY`], `typ` must be `at+jwt`, tokens up to [`DEFAULT_MAX_TOKEN_SIZE`] bytes,
+/// `exp` required, no lifetime cap, scopes from `scope` / `scp`, `https` key URLs only (or
+/// loopback), key-cache timings from [`crate::keys`]. At least one issuer and one audience
+/// are required.
+#[must_use]
+pub struct ValidatorBuilder<C = ExtraClaims> {
+    s: Settings,
     _claims: PhantomData<fn() -> C>,
 }
 
@@ -63,19 +82,29 @@ impl ValidatorBuilder<ExtraClaims> {
     /// A builder with the defaults above.
     pub fn new() -> Self {
         ValidatorBuilder {
-            issuers: Vec::new(),
-            audiences: Vec::new(),
-            skip_audience: false,
-            algorithms: Algorithm::ALL.to_vec(),
-            leeway: DEFAULT_LEEWAY,
-            max_lifetime: None,
-            types: DEFAULT_TYPES.iter().map(|t| (*t).to_owned()).collect(),
-            allow_missing_typ: false,
-            required_claims: Vec::new(),
-            max_token_size: DEFAULT_MAX_TOKEN_SIZE,
-            clock: Arc::new(SystemClock),
-            scope_claim: ScopeClaim::Standard,
-            business_hours: None,
+            s: Settings {
+                issuers: Vec::new(),
+                audiences: Vec::new(),
+                skip_audience: false,
+                algorithms: Algorithm::ALL.to_vec(),
+                leeway: DEFAULT_LEEWAY,
+                max_lifetime: None,
+                types: DEFAULT_TYPES.iter().map(|t| (*t).to_owned()).collect(),
+                allow_missing_typ: false,
+                required_claims: Vec::new(),
+                max_token_size: DEFAULT_MAX_TOKEN_SIZE,
+                clock: Arc::new(SystemClock),
+                scope_claim: ScopeClaim::Standard,
+                business_hours: None,
+                cache: KeyCacheSettings::default(),
+                http_client: None,
+                roots: Vec::new(),
+                allow_http: false,
+                connect_timeout: keys::DEFAULT_CONNECT_TIMEOUT,
+                fetch_timeout: keys::DEFAULT_FETCH_TIMEOUT,
+                max_jwks_bytes: keys::DEFAULT_MAX_JWKS_BYTES,
+                snapshot_file: None,
+            },
             _claims: PhantomData,
         }
     }
@@ -91,179 +120,324 @@ impl<C: DeserializeOwned> ValidatorBuilder<C> {
     /// ```
     pub fn claims<D: DeserializeOwned>(self) -> ValidatorBuilder<D> {
         ValidatorBuilder {
-            issuers: self.issuers,
-            audiences: self.audiences,
-            skip_audience: self.skip_audience,
-            algorithms: self.algorithms,
-            leeway: self.leeway,
-            max_lifetime: self.max_lifetime,
-            types: self.types,
-            allow_missing_typ: self.allow_missing_typ,
-            required_claims: self.required_claims,
-            max_token_size: self.max_token_size,
-            clock: self.clock,
-            scope_claim: self.scope_claim,
-            business_hours: self.business_hours,
+            s: self.s,
             _claims: PhantomData,
         }
     }
 
-    /// Trust `issuer` (compared byte for byte with `iss`) with a fixed key set.
+    /// Trust `issuer` and find its keys by OpenID Connect discovery
+    /// (`{issuer}/.well-known/openid-configuration`), falling back to RFC 8414 metadata. The
+    /// document's `issuer` must equal this string byte for byte.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.s.issuers.push((issuer.into(), IssuerSpec::Discovery));
+        self
+    }
+
+    /// Trust `issuer` with keys from this JWKS URL.
+    pub fn issuer_jwks(mut self, issuer: impl Into<String>, jwks_url: impl Into<String>) -> Self {
+        self.s
+            .issuers
+            .push((issuer.into(), IssuerSpec::Jwks(jwks_url.into())));
+        self
+    }
+
+    /// Trust `issuer` with keys from a JWK Set file, re-read at the refresh interval.
+    pub fn issuer_file(mut self, issuer: impl Into<String>, path: impl Into<PathBuf>) -> Self {
+        self.s
+            .issuers
+            .push((issuer.into(), IssuerSpec::File(path.into())));
+        self
+    }
+
+    /// Trust `issuer` with a fixed key set.
     pub fn issuer_keys(mut self, issuer: impl Into<String>, keys: KeySet) -> Self {
-        self.issuers.push(IssuerSpec::Static {
-            issuer: issuer.into(),
-            keys,
-        });
+        self.s
+            .issuers
+            .push((issuer.into(), IssuerSpec::Static(keys)));
         self
     }
 
     /// Accept tokens whose `aud` names this audience. Call again to accept several.
     pub fn audience(mut self, aud: impl Into<String>) -> Self {
-        self.audiences.push(aud.into());
+        self.s.audiences.push(aud.into());
         self
     }
 
     /// Do not check `aud`. Only for resource servers that truly serve every audience of the
     /// issuer; RFC 9068 §4 requires the check.
     pub fn dangerous_skip_audience_check(mut self) -> Self {
-        self.skip_audience = true;
+        self.s.skip_audience = true;
         self
     }
 
     /// The algorithm allow-list (default: all of [`Algorithm::ALL`]). Mixed families are fine.
     pub fn algorithms(mut self, algs: impl IntoIterator<Item = Algorithm>) -> Self {
-        self.algorithms = algs.into_iter().collect();
-        self.algorithms.sort();
-        self.algorithms.dedup();
+        self.s.algorithms = algs.into_iter().collect();
+        self.s.algorithms.sort();
+        self.s.algorithms.dedup();
         self
     }
 
     /// Clock-skew allowance for `exp`, `nbf`, `iat` and relative temporal scopes
     /// (default [`DEFAULT_LEEWAY`], at most [`MAX_LEEWAY`]).
     pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.leeway = leeway;
+        self.s.leeway = leeway;
         self
     }
 
     /// Reject tokens whose `exp - iat` exceeds this (and tokens without `iat`). Default: no cap.
     pub fn max_token_lifetime(mut self, max: Duration) -> Self {
-        self.max_lifetime = Some(max);
+        self.s.max_lifetime = Some(max);
         self
     }
 
     /// Also accept this `typ` (e.g. `"JWT"` for issuers that do not follow RFC 9068).
     pub fn accept_typ(mut self, typ: &str) -> Self {
         let t = normalize_typ(typ);
-        if !self.types.contains(&t) {
-            self.types.push(t);
+        if !self.s.types.contains(&t) {
+            self.s.types.push(t);
         }
         self
     }
 
     /// Replace the accepted `typ` values.
     pub fn accepted_types<'a>(mut self, types: impl IntoIterator<Item = &'a str>) -> Self {
-        self.types = types.into_iter().map(normalize_typ).collect();
+        self.s.types = types.into_iter().map(normalize_typ).collect();
         self
     }
 
     /// Accept tokens without a `typ` header (off by default: RFC 8725 §3.11 explicit typing
     /// keeps ID tokens and other JWTs from passing as access tokens).
     pub fn allow_missing_typ(mut self) -> Self {
-        self.allow_missing_typ = true;
+        self.s.allow_missing_typ = true;
         self
     }
 
     /// Require a claim to be present and not null (e.g. `"sub"`, `"jti"`, `"client_id"`).
     pub fn require_claim(mut self, name: impl Into<String>) -> Self {
-        self.required_claims.push(name.into());
+        self.s.required_claims.push(name.into());
         self
     }
 
     /// Cap the token length in bytes (default [`DEFAULT_MAX_TOKEN_SIZE`]).
     pub fn max_token_size(mut self, bytes: usize) -> Self {
-        self.max_token_size = bytes;
+        self.s.max_token_size = bytes;
         self
     }
 
-    /// The clock for time-based checks (default: the system clock).
+    /// The clock for time-based checks and the last-known-good window (default: system clock).
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.s.clock = Arc::new(clock);
         self
     }
 
     /// Read scopes from this claim (string or array) instead of `scope` / `scp`.
     pub fn scope_claim(mut self, name: impl Into<String>) -> Self {
-        self.scope_claim = ScopeClaim::Named(name.into());
+        self.s.scope_claim = ScopeClaim::Named(name.into());
         self
     }
 
     /// The window for `temporal:business-hours` scopes. Without it such tokens are rejected.
     pub fn business_hours(mut self, hours: BusinessHours) -> Self {
-        self.business_hours = Some(hours);
+        self.s.business_hours = Some(hours);
         self
     }
 
-    /// Check the configuration and build.
-    pub async fn build(self) -> Result<Validator<C>, ConfigError> {
-        if self.issuers.is_empty() {
+    /// How long keys stay usable after the issuer last confirmed them, while fetches fail
+    /// (default [`keys::DEFAULT_LAST_KNOWN_GOOD`]).
+    pub fn last_known_good(mut self, window: Duration) -> Self {
+        self.s.cache.last_known_good = window;
+        self
+    }
+
+    /// Persist fetched keys to this file (atomically) and read it at start-up when an issuer
+    /// is unreachable. Off by default.
+    pub fn snapshot_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.s.snapshot_file = Some(path.into());
+        self
+    }
+
+    /// Refresh interval without a freshness header, and the bounds any `Cache-Control:
+    /// max-age` is clamped to (defaults [`keys::DEFAULT_REFRESH`],
+    /// [`keys::DEFAULT_REFRESH_MIN`], [`keys::DEFAULT_REFRESH_MAX`]).
+    pub fn refresh_interval(mut self, default: Duration, min: Duration, max: Duration) -> Self {
+        self.s.cache.refresh_default = default;
+        self.s.cache.refresh_min = min;
+        self.s.cache.refresh_max = max;
+        self
+    }
+
+    /// At most one kid-miss fetch per window (default [`keys::DEFAULT_KID_MISS_COOLDOWN`]).
+    pub fn kid_miss_cooldown(mut self, window: Duration) -> Self {
+        self.s.cache.kid_miss_cooldown = window;
+        self
+    }
+
+    /// Retry delays after failed fetches: first delay, doubling up to `max` (defaults
+    /// [`keys::DEFAULT_BACKOFF_BASE`], [`keys::DEFAULT_BACKOFF_MAX`]).
+    pub fn fetch_backoff(mut self, base: Duration, max: Duration) -> Self {
+        self.s.cache.backoff_base = base;
+        self.s.cache.backoff_max = max;
+        self
+    }
+
+    /// Connect and total timeouts of key fetches (defaults
+    /// [`keys::DEFAULT_CONNECT_TIMEOUT`], [`keys::DEFAULT_FETCH_TIMEOUT`]). Ignored when you
+    /// hand in your own client.
+    pub fn fetch_timeouts(mut self, connect: Duration, total: Duration) -> Self {
+        self.s.connect_timeout = connect;
+        self.s.fetch_timeout = total;
+        self
+    }
+
+    /// Cap on JWKS and discovery bodies (default [`keys::DEFAULT_MAX_JWKS_BYTES`]).
+    pub fn max_jwks_size(mut self, bytes: usize) -> Self {
+        self.s.max_jwks_bytes = bytes;
+        self
+    }
+
+    /// Trust this root certificate too (a private CA), in addition to the platform's roots.
+    pub fn root_certificate(mut self, cert: reqwest::Certificate) -> Self {
+        self.s.roots.push(cert);
+        self
+    }
+
+    /// Use your own HTTP client (proxies, mTLS, custom roots). Set its timeouts yourself.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.s.http_client = Some(client);
+        self
+    }
+
+    /// Allow `http` key URLs for non-loopback hosts. Off by default: keys fetched over plain
+    /// HTTP can be replaced in transit.
+    pub fn allow_http(mut self) -> Self {
+        self.s.allow_http = true;
+        self
+    }
+
+    fn check(s: &Settings) -> Result<(), ConfigError> {
+        let invalid = |name, reason| Err(ConfigError::InvalidSetting { name, reason });
+        if s.issuers.is_empty() {
             return Err(ConfigError::NoIssuer);
         }
-        if self.audiences.is_empty() && !self.skip_audience {
+        if s.audiences.is_empty() && !s.skip_audience {
             return Err(ConfigError::NoAudience);
         }
-        if self.algorithms.is_empty() {
+        if s.algorithms.is_empty() {
             return Err(ConfigError::NoAlgorithms);
         }
-        if self.leeway > MAX_LEEWAY {
-            return Err(ConfigError::InvalidSetting {
-                name: "leeway",
-                reason: "at most 5 minutes",
-            });
+        if s.leeway > MAX_LEEWAY {
+            return invalid("leeway", "at most 5 minutes");
         }
-        if self.max_token_size == 0 {
-            return Err(ConfigError::InvalidSetting {
-                name: "max_token_size",
-                reason: "must be positive",
-            });
+        if s.max_token_size == 0 {
+            return invalid("max_token_size", "must be positive");
         }
-        if self.types.is_empty() && !self.allow_missing_typ {
-            return Err(ConfigError::InvalidSetting {
-                name: "accepted_types",
-                reason: "no token could pass",
-            });
+        if s.types.is_empty() && !s.allow_missing_typ {
+            return invalid("accepted_types", "no token could pass");
         }
-        let mut issuers: Vec<IssuerEntry> = Vec::with_capacity(self.issuers.len());
-        for spec in self.issuers {
-            let entry = match spec {
-                IssuerSpec::Static { issuer, keys } => IssuerEntry {
-                    issuer,
-                    keys: IssuerKeys::Static(Arc::new(keys)),
-                },
-            };
-            if issuers.iter().any(|i| i.issuer == entry.issuer) {
-                return Err(ConfigError::DuplicateIssuer(entry.issuer));
+        let c = &s.cache;
+        if c.refresh_min.is_zero() || c.refresh_min > c.refresh_max {
+            return invalid("refresh_interval", "need 0 < min <= max");
+        }
+        if c.backoff_base.is_zero() || c.backoff_base > c.backoff_max {
+            return invalid("fetch_backoff", "need 0 < base <= max");
+        }
+        for (i, (issuer, spec)) in s.issuers.iter().enumerate() {
+            if s.issuers[..i].iter().any(|(other, _)| other == issuer) {
+                return Err(ConfigError::DuplicateIssuer(issuer.clone()));
             }
-            issuers.push(entry);
+            let url = match spec {
+                IssuerSpec::Discovery => Some(issuer),
+                IssuerSpec::Jwks(u) => Some(u),
+                _ => None,
+            };
+            if let Some(url) = url {
+                keys::check_url(url, s.allow_http).map_err(|reason| ConfigError::InvalidUrl {
+                    url: url.clone(),
+                    reason,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Check the configuration, pre-warm every issuer's keys (concurrently), and start the
+    /// background refresh. An unreachable issuer does not fail the build: its tokens get 503
+    /// until keys arrive (see [`Validator::health`]). Must run inside a tokio runtime.
+    pub async fn build(self) -> Result<Validator<C>, ConfigError> {
+        let s = self.s;
+        Self::check(&s)?;
+        let client = match s.http_client {
+            Some(c) => c,
+            None => keys::build_client(s.connect_timeout, s.fetch_timeout, s.roots, s.allow_http)?,
+        };
+        let http = HttpSettings {
+            client,
+            allow_http: s.allow_http,
+            max_body: s.max_jwks_bytes,
+        };
+        let snapshot = s.snapshot_file.map(|p| Arc::new(Snapshot::new(p)));
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut issuers: Vec<Option<IssuerEntry>> = Vec::with_capacity(s.issuers.len());
+        for (i, (issuer, spec)) in s.issuers.into_iter().enumerate() {
+            let fetcher = match spec {
+                IssuerSpec::Static(keys) => {
+                    issuers.push(Some(IssuerEntry {
+                        issuer,
+                        keys: IssuerKeys::Static(Arc::new(keys)),
+                    }));
+                    continue;
+                }
+                IssuerSpec::Discovery => Fetcher::Discovery {
+                    issuer: issuer.clone(),
+                    jwks_uri: Default::default(),
+                },
+                IssuerSpec::Jwks(url) => Fetcher::Jwks { url },
+                IssuerSpec::File(path) => Fetcher::File { path },
+            };
+            issuers.push(None);
+            let (http, cache, clock, snapshot) = (
+                http.clone(),
+                s.cache.clone(),
+                s.clock.clone(),
+                snapshot.clone(),
+            );
+            tasks.spawn(async move {
+                let keys =
+                    RemoteKeys::start(issuer.clone(), fetcher, http, cache, clock, snapshot).await;
+                (
+                    i,
+                    IssuerEntry {
+                        issuer,
+                        keys: IssuerKeys::Remote(keys),
+                    },
+                )
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            let (i, entry) = done
+                .map_err(|e| ConfigError::HttpClient(format!("key pre-warm task failed: {e}")))?;
+            issuers[i] = Some(entry);
         }
         Ok(Validator::from_config(Config {
-            issuers,
-            audiences: if self.skip_audience {
+            issuers: issuers.into_iter().flatten().collect(),
+            audiences: if s.skip_audience {
                 Vec::new()
             } else {
-                self.audiences
+                s.audiences
             },
-            algorithms: self.algorithms,
-            leeway: self.leeway.as_secs() as i64,
-            max_lifetime: self
+            algorithms: s.algorithms,
+            leeway: s.leeway.as_secs() as i64,
+            max_lifetime: s
                 .max_lifetime
                 .map(|d| d.as_secs().min(i64::MAX as u64) as i64),
-            types: self.types,
-            allow_missing_typ: self.allow_missing_typ,
-            required_claims: self.required_claims,
-            max_token_size: self.max_token_size,
-            clock: self.clock,
-            scope_claim: self.scope_claim,
-            business_hours: self.business_hours,
+            types: s.types,
+            allow_missing_typ: s.allow_missing_typ,
+            required_claims: s.required_claims,
+            max_token_size: s.max_token_size,
+            clock: s.clock,
+            scope_claim: s.scope_claim,
+            business_hours: s.business_hours,
         }))
     }
 }

@@ -197,7 +197,10 @@ impl<C: DeserializeOwned> Validator<C> {
         };
         let signature = b64(s, "the signature is not base64url")?;
         let signing_input = &token.as_bytes()[..h.len() + 1 + p.len()];
-        let keys = issuer.keys.current(header.kid.as_deref()).await?;
+        let keys = issuer
+            .keys
+            .lookup(header.kid.as_deref(), header.alg)
+            .await?;
         let mut candidates = keys.find(header.kid.as_deref(), header.alg).peekable();
         if candidates.peek().is_none() {
             return Err(AuthError::UnknownKey);
@@ -206,6 +209,24 @@ impl<C: DeserializeOwned> Validator<C> {
             return Err(AuthError::InvalidSignature);
         }
         self.check_claims(&payload)
+    }
+
+    /// Per-issuer key health, for readiness probes: keys held, age, last error, whether the
+    /// last known good keys are being served.
+    pub fn health(&self) -> Vec<crate::keys::KeyHealth> {
+        self.config
+            .issuers
+            .iter()
+            .map(|i| i.keys.health(&i.issuer))
+            .collect()
+    }
+
+    /// Whether every issuer has usable keys.
+    pub fn is_ready(&self) -> bool {
+        self.config
+            .issuers
+            .iter()
+            .all(|i| i.keys.health(&i.issuer).ready)
     }
 
     fn now(&self) -> i64 {
