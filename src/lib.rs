@@ -25,10 +25,15 @@
 //! ```
 
 mod algorithm;
+pub mod audit;
+#[cfg(feature = "axum")]
+pub mod axum;
+pub mod bearer;
 pub mod claims;
 mod error;
 pub mod jwk;
 pub mod keys;
+pub mod layer;
 pub mod scope;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -37,6 +42,7 @@ mod validate;
 pub use algorithm::{Algorithm, KeyKind, UnsupportedAlgorithm};
 pub use claims::{Principal, RegisteredClaims};
 pub use error::{AuthError, ConfigError};
+pub use layer::{AuthContext, AuthLayer, AuthService, RequireScopes};
 pub use validate::{
     Clock, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TYPES, MAX_LEEWAY, SystemClock,
     Validator, ValidatorBuilder,

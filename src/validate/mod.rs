@@ -211,6 +211,28 @@ impl<C: DeserializeOwned> Validator<C> {
         self.check_claims(&payload)
     }
 
+    /// The tower layer that authenticates every request with this validator. The realm
+    /// defaults to the first configured audience.
+    ///
+    /// ```no_run
+    /// # async fn demo(validator: a2a_guard::Validator) {
+    /// let app: axum::Router = axum::Router::new().layer(validator.layer());
+    /// # }
+    /// ```
+    pub fn layer(&self) -> crate::AuthLayer<C> {
+        let realm = self
+            .config
+            .audiences
+            .first()
+            .map_or(crate::layer::DEFAULT_REALM, String::as_str);
+        crate::AuthLayer {
+            validator: self.clone(),
+            realm: realm.into(),
+            optional: false,
+            rules: Default::default(),
+        }
+    }
+
     /// Per-issuer key health, for readiness probes: keys held, age, last error, whether the
     /// last known good keys are being served.
     pub fn health(&self) -> Vec<crate::keys::KeyHealth> {

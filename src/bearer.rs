@@ -1,0 +1,176 @@
+//! Bearer token extraction from `Authorization` (RFC 6750 §2.1).
+
+use http::{HeaderMap, header::AUTHORIZATION};
+
+use crate::AuthError;
+
+/// Where a request's credentials stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credentials<'a> {
+    /// No `Authorization` header, or one with another scheme (e.g. `Basic`).
+    None,
+    /// `Authorization: Bearer <token>`.
+    Bearer(&'a str),
+}
+
+/// Read the bearer token of a request.
+///
+/// Rules (RFC 6750 §2.1, RFC 7235 §2.1): the scheme compares case-insensitively; exactly
+/// one `Authorization` header; one space-separated token of `token68` characters
+/// (`A-Z a-z 0-9 - . _ ~ + /` then `=` padding); nothing after it. A query-string
+/// `access_token` (RFC 6750 §2.3) is refused: tokens in URLs end up in logs.
+///
+/// ```
+/// use a2a_guard::bearer::{Credentials, extract};
+/// use http::HeaderMap;
+/// let mut h = HeaderMap::new();
+/// h.insert("authorization", "bEaReR abc.def.ghi".parse().unwrap());
+/// assert_eq!(extract(&h, None), Ok(Credentials::Bearer("abc.def.ghi")));
+/// h.insert("authorization", "Bearer a b".parse().unwrap());
+/// assert!(extract(&h, None).is_err());
+/// assert_eq!(extract(&HeaderMap::new(), None), Ok(Credentials::None));
+/// ```
+pub fn extract<'a>(
+    headers: &'a HeaderMap,
+    query: Option<&str>,
+) -> Result<Credentials<'a>, AuthError> {
+    if query.is_some_and(has_access_token_param) {
+        return Err(AuthError::InvalidRequest(
+            "tokens in the query string are not accepted",
+        ));
+    }
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(Credentials::None);
+    };
+    if values.next().is_some() {
+        return Err(AuthError::InvalidRequest(
+            "more than one Authorization header",
+        ));
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| AuthError::InvalidRequest("the Authorization header is not visible ASCII"))?;
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(Credentials::None);
+    }
+    let token = rest.trim_start_matches(' ');
+    if token.is_empty() {
+        return Err(AuthError::InvalidRequest(
+            "the Bearer scheme carries no token",
+        ));
+    }
+    if token.contains([' ', '\t', ',']) {
+        return Err(AuthError::InvalidRequest("more than one token"));
+    }
+    if !is_token68(token) {
+        return Err(AuthError::InvalidRequest(
+            "the token has characters outside token68",
+        ));
+    }
+    Ok(Credentials::Bearer(token))
+}
+
+/// RFC 7235 §2.1: `token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_token68(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
+fn has_access_token_param(query: &str) -> bool {
+    query
+        .split('&')
+        .any(|kv| kv.split('=').next() == Some("access_token"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&[u8]]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(AUTHORIZATION, http::HeaderValue::from_bytes(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn rules() {
+        assert_eq!(
+            extract(&headers(&[b"Bearer t.o.k"]), None),
+            Ok(Credentials::Bearer("t.o.k"))
+        );
+        assert_eq!(
+            extract(&headers(&[b"BEARER t.o.k"]), None),
+            Ok(Credentials::Bearer("t.o.k"))
+        );
+        assert_eq!(
+            extract(&headers(&[b"Bearer  t.o.k"]), None),
+            Ok(Credentials::Bearer("t.o.k"))
+        );
+        assert_eq!(
+            extract(&headers(&[b"Bearer abc=="]), None),
+            Ok(Credentials::Bearer("abc=="))
+        );
+        assert_eq!(
+            extract(&headers(&[b"Basic dXNlcjpwdw=="]), None),
+            Ok(Credentials::None)
+        );
+        assert_eq!(
+            extract(&headers(&[b"Bearertoken"]), None),
+            Ok(Credentials::None)
+        );
+        for bad in [
+            &b"Bearer"[..],
+            b"Bearer ",
+            b"Bearer a b",
+            b"Bearer a,b",
+            b"Bearer a\tb",
+            b"Bearer a=b",
+            b"Bearer =",
+            b"Bearer a\"b",
+            b"Bearer caf\xc3\xa9",
+        ] {
+            assert!(
+                matches!(
+                    extract(&headers(&[bad]), None),
+                    Err(AuthError::InvalidRequest(_))
+                ),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(matches!(
+            extract(&headers(&[b"Bearer a", b"Bearer b"]), None),
+            Err(AuthError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            extract(&headers(&[b"Bearer a", b"Basic b"]), None),
+            Err(AuthError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            extract(&headers(&[]), Some("x=1&access_token=abc")),
+            Err(AuthError::InvalidRequest(_))
+        ));
+        assert_eq!(
+            extract(&headers(&[]), Some("x=1&not_access_token=abc")),
+            Ok(Credentials::None)
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(v in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            if let Ok(hv) = http::HeaderValue::from_bytes(&v) {
+                let mut h = HeaderMap::new();
+                h.insert(AUTHORIZATION, hv);
+                let _ = extract(&h, None);
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+use std::sync::Arc;
+
+use tower_layer::Layer;
+
+use super::AuthService;
+use crate::Validator;
+use crate::claims::ExtraClaims;
+use crate::scope::ScopeRules;
+
+/// Applies [`AuthService`]. Cheap to clone. Build it with [`Validator::layer`].
+///
+/// ```
+/// # async fn demo(validator: a2a_guard::Validator) {
+/// let layer = validator.layer().realm("agents").optional();
+/// # }
+/// ```
+pub struct AuthLayer<C = ExtraClaims> {
+    pub(crate) validator: Validator<C>,
+    pub(crate) realm: Arc<str>,
+    pub(crate) optional: bool,
+    pub(crate) rules: Arc<ScopeRules>,
+}
+
+impl<C> Clone for AuthLayer<C> {
+    fn clone(&self) -> Self {
+        AuthLayer {
+            validator: self.validator.clone(),
+            realm: self.realm.clone(),
+            optional: self.optional,
+            rules: self.rules.clone(),
+        }
+    }
+}
+
+impl<C> std::fmt::Debug for AuthLayer<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthLayer")
+            .field("realm", &self.realm)
+            .field("optional", &self.optional)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> AuthLayer<C> {
+    /// The `realm` of `WWW-Authenticate` challenges (default: the first configured audience).
+    pub fn realm(mut self, realm: impl Into<Arc<str>>) -> Self {
+        self.realm = realm.into();
+        self
+    }
+
+    /// Let requests without any token through, unauthenticated (read them with
+    /// `OptionalClaims`). A token that is present but invalid is still rejected.
+    pub fn optional(mut self) -> Self {
+        self.optional = true;
+        self
+    }
+
+    /// Implication rules for [`RequireScopes`](crate::RequireScopes) (e.g. `write ⇒ read`).
+    pub fn scope_rules(mut self, rules: ScopeRules) -> Self {
+        self.rules = Arc::new(rules);
+        self
+    }
+}
+
+impl<S, C> Layer<S> for AuthLayer<C> {
+    type Service = AuthService<S, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}

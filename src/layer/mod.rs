@@ -1,0 +1,143 @@
+//! Tower middleware: [`AuthLayer`] authenticates every request, [`RequireScopes`] guards a
+//! route. Both work for any `http::Request<B>`: axum, plain hyper, tonic.
+//!
+//! ```no_run
+//! use a2a_guard::{RequireScopes, Validator};
+//! use axum::{Router, routing::{get, post}};
+//!
+//! # async fn app() -> Result<(), Box<dyn std::error::Error>> {
+//! let validator = Validator::builder()
+//!     .issuer("https://auth.example.com")
+//!     .audience("agent-api")
+//!     .build()
+//!     .await?;
+//! let app: Router = Router::new()
+//!     .route("/data", get(|| async { "data" }).route_layer(RequireScopes::all(["read:data"])))
+//!     .route("/reports", post(|| async { "ok" }).route_layer(RequireScopes::any(["write:reports", "admin"])))
+//!     .layer(validator.layer());
+//! # Ok(()) }
+//! ```
+
+mod auth;
+mod scopes;
+
+use std::sync::Arc;
+
+pub use auth::{AuthLayer, AuthService, ResponseFuture};
+pub use scopes::{RequireScopes, RequireScopesService, ScopesFuture};
+
+use http::{HeaderValue, Response, header};
+
+use crate::AuthError;
+use crate::claims::Principal;
+use crate::scope::{ScopeRequirement, ScopeRules, ScopeSet};
+
+/// The realm when none is configured and no audience is known.
+pub const DEFAULT_REALM: &str = "a2a-guard";
+
+/// What the scope guard and the audit event need from an authenticated request, without
+/// the claims type: inserted into request extensions by [`AuthService`] next to
+/// [`Principal<C>`].
+#[derive(Debug, Clone)]
+pub struct AuthContext {
+    issuer: Option<String>,
+    subject: Option<String>,
+    client_id: Option<String>,
+    jti: Option<String>,
+    scopes: ScopeSet,
+    actors: Vec<String>,
+    rules: Arc<ScopeRules>,
+    realm: Arc<str>,
+}
+
+impl AuthContext {
+    pub(crate) fn new<C>(p: &Principal<C>, rules: Arc<ScopeRules>, realm: Arc<str>) -> Self {
+        AuthContext {
+            issuer: p.issuer().map(str::to_owned),
+            subject: p.subject().map(str::to_owned),
+            client_id: p.client_id().map(str::to_owned),
+            jti: p.jti().map(str::to_owned),
+            scopes: p.scopes().clone(),
+            actors: p
+                .delegation_chain()
+                .map(|a| a.sub.clone().unwrap_or_default())
+                .collect(),
+            rules,
+            realm,
+        }
+    }
+
+    /// `iss`.
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
+    }
+    /// `sub`.
+    pub fn subject(&self) -> Option<&str> {
+        self.subject.as_deref()
+    }
+    /// `client_id` (or `azp`).
+    pub fn client_id(&self) -> Option<&str> {
+        self.client_id.as_deref()
+    }
+    /// `jti`.
+    pub fn jti(&self) -> Option<&str> {
+        self.jti.as_deref()
+    }
+    /// The granted scopes.
+    pub fn scopes(&self) -> &ScopeSet {
+        &self.scopes
+    }
+    /// The delegation chain's subjects, current actor first.
+    pub fn actors(&self) -> &[String] {
+        &self.actors
+    }
+    /// The realm of the `WWW-Authenticate` challenges for this request.
+    pub fn realm(&self) -> &str {
+        &self.realm
+    }
+    /// Whether the granted scopes satisfy `req` under the configured implication rules.
+    pub fn satisfies(&self, req: &ScopeRequirement) -> bool {
+        self.scopes.satisfies(req, &self.rules)
+    }
+}
+
+/// Marks a response with the scope decision, so the auth layer's single audit event can
+/// report it.
+#[derive(Debug, Clone)]
+pub(crate) struct ScopeOutcome {
+    pub(crate) required: String,
+    pub(crate) error: Option<AuthError>,
+}
+
+/// The rejection response: RFC 6750 for HTTP; for gRPC (`content-type: application/grpc…`)
+/// a trailers-only response with the matching `grpc-status` (16 unauthenticated, 7 permission
+/// denied, 14 unavailable), so tonic clients see a proper status.
+pub(crate) fn reject<B: Default>(err: &AuthError, realm: &str, grpc: bool) -> Response<B> {
+    let mut res = err.to_response::<B>(realm);
+    if grpc {
+        let code = match err.status().as_u16() {
+            403 => "7",
+            503 => "14",
+            _ => "16",
+        };
+        *res.status_mut() = http::StatusCode::OK;
+        let h = res.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc"),
+        );
+        h.insert("grpc-status", HeaderValue::from_static(code));
+        // grpc-message is percent-encoded outside 0x20..=0x7E; ours is ASCII without '%'.
+        if let Ok(v) = HeaderValue::from_str(&err.to_string().replace('%', "%25")) {
+            h.insert("grpc-message", v);
+        }
+    }
+    res
+}
+
+pub(crate) fn is_grpc(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"))
+}

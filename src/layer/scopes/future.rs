@@ -1,0 +1,63 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use http::Response;
+use pin_project_lite::pin_project;
+
+use crate::layer::ScopeOutcome;
+
+pin_project! {
+    /// Response future of [`RequireScopesService`](super::RequireScopesService).
+    pub struct ScopesFuture<F, B> {
+        #[pin]
+        kind: Kind<F, B>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F, B> {
+        Inner { #[pin] fut: F, outcome: Option<ScopeOutcome> },
+        Ready { res: Option<Response<B>> },
+    }
+}
+
+impl<F, B> ScopesFuture<F, B> {
+    pub(crate) fn inner(fut: F, outcome: ScopeOutcome) -> Self {
+        ScopesFuture {
+            kind: Kind::Inner {
+                fut,
+                outcome: Some(outcome),
+            },
+        }
+    }
+
+    pub(crate) fn ready(res: Response<B>) -> Self {
+        ScopesFuture {
+            kind: Kind::Ready { res: Some(res) },
+        }
+    }
+}
+
+impl<F, B, E> Future for ScopesFuture<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Inner { fut, outcome } => {
+                let mut res = ready!(fut.poll(cx))?;
+                if let Some(o) = outcome.take() {
+                    res.extensions_mut().insert(o);
+                }
+                Poll::Ready(Ok(res))
+            }
+            KindProj::Ready { res } => {
+                Poll::Ready(Ok(res.take().expect("polled after completion")))
+            }
+        }
+    }
+}

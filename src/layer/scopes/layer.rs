@@ -1,0 +1,165 @@
+use std::fmt;
+use std::sync::Arc;
+
+use http::request::Parts;
+use tower_layer::Layer;
+
+use super::RequireScopesService;
+use crate::scope::ScopeRequirement;
+
+type ComputeFn = dyn Fn(&Parts) -> ScopeRequirement + Send + Sync;
+
+#[derive(Clone)]
+pub(crate) enum Source {
+    Fixed(Arc<ScopeRequirement>),
+    Computed(Arc<ComputeFn>),
+    #[cfg(feature = "axum")]
+    Template(Arc<str>),
+}
+
+/// A route guard that requires scopes. Cheap to clone.
+///
+/// ```
+/// use a2a_guard::RequireScopes;
+/// use a2a_guard::scope::ScopeRequirement;
+///
+/// let read = RequireScopes::all(["read:data"]);
+/// let write = RequireScopes::any(["write:reports", "admin"]);
+/// let nested = RequireScopes::new(ScopeRequirement::all([
+///     ScopeRequirement::from("read:data"),
+///     ScopeRequirement::any(["write:reports", "admin"]),
+/// ]));
+/// // Computed from the request:
+/// let by_method = RequireScopes::from_fn(|parts| match parts.method {
+///     http::Method::GET => "read:orders".into(),
+///     _ => "write:orders".into(),
+/// });
+/// ```
+#[derive(Clone)]
+pub struct RequireScopes {
+    pub(crate) source: Source,
+}
+
+impl fmt::Debug for RequireScopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            Source::Fixed(r) => f.debug_tuple("RequireScopes").field(r).finish(),
+            Source::Computed(_) => f.write_str("RequireScopes(<fn>)"),
+            #[cfg(feature = "axum")]
+            Source::Template(t) => f.debug_tuple("RequireScopes").field(t).finish(),
+        }
+    }
+}
+
+impl RequireScopes {
+    /// Require this requirement.
+    pub fn new(req: impl Into<ScopeRequirement>) -> Self {
+        RequireScopes {
+            source: Source::Fixed(Arc::new(req.into())),
+        }
+    }
+
+    /// Require every one of these scopes.
+    pub fn all<I, R>(scopes: I) -> Self
+    where
+        I: IntoIterator<Item = R>,
+        R: Into<ScopeRequirement>,
+    {
+        Self::new(ScopeRequirement::all(scopes))
+    }
+
+    /// Require at least one of these scopes.
+    pub fn any<I, R>(scopes: I) -> Self
+    where
+        I: IntoIterator<Item = R>,
+        R: Into<ScopeRequirement>,
+    {
+        Self::new(ScopeRequirement::any(scopes))
+    }
+
+    /// Compute the requirement from the request (method, URI, headers, extensions).
+    pub fn from_fn<F>(f: F) -> Self
+    where
+        F: Fn(&Parts) -> ScopeRequirement + Send + Sync + 'static,
+    {
+        RequireScopes {
+            source: Source::Computed(Arc::new(f)),
+        }
+    }
+
+    /// Fill `{name}` placeholders from the route's path parameters (axum's `MatchedPath`):
+    /// on `/customers/{region}`, `template("read:customers:{region}")` requires
+    /// `read:customers:eu` for `/customers/eu`. A parameter that is not one plain scope
+    /// segment (empty, `:`, `*`, `%`, characters outside RFC 6749 §3.3) can satisfy nothing.
+    ///
+    /// ```
+    /// use a2a_guard::RequireScopes;
+    /// use axum::{Router, routing::get};
+    /// let app: Router = Router::new().route(
+    ///     "/customers/{region}",
+    ///     get(|| async { "ok" }).route_layer(RequireScopes::template("read:customers:{region}")),
+    /// );
+    /// ```
+    #[cfg(feature = "axum")]
+    pub fn template(template: impl Into<Arc<str>>) -> Self {
+        RequireScopes {
+            source: Source::Template(template.into()),
+        }
+    }
+
+    pub(crate) fn requirement(&self, parts: &Parts) -> ScopeRequirement {
+        match &self.source {
+            Source::Fixed(r) => (**r).clone(),
+            Source::Computed(f) => f(parts),
+            #[cfg(feature = "axum")]
+            Source::Template(t) => render_template(t, parts),
+        }
+    }
+}
+
+#[cfg(feature = "axum")]
+fn render_template(template: &str, parts: &Parts) -> ScopeRequirement {
+    let impossible = || ScopeRequirement::Any(Vec::new());
+    let Some(pattern) = parts.extensions.get::<::axum::extract::MatchedPath>() else {
+        return impossible();
+    };
+    let names: Vec<&str> = pattern.as_str().split('/').collect();
+    let values: Vec<&str> = parts.uri.path().split('/').collect();
+    if names.len() != values.len() {
+        return impossible();
+    }
+    let mut out = String::with_capacity(template.len() + 16);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('}') else {
+            return impossible();
+        };
+        let name = &rest[open..open + close + 1];
+        let Some(i) = names.iter().position(|n| *n == name) else {
+            return impossible();
+        };
+        let v = values[i];
+        let plain = |b: u8| {
+            matches!(b, 0x21 | 0x23..=0x5b | 0x5d..=0x7e) && !matches!(b, b':' | b'*' | b'%')
+        };
+        if v.is_empty() || !v.bytes().all(plain) {
+            return impossible();
+        }
+        out.push_str(v);
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    ScopeRequirement::from(out)
+}
+
+impl<S> Layer<S> for RequireScopes {
+    type Service = RequireScopesService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireScopesService {
+            inner,
+            guard: self.clone(),
+        }
+    }
+}
