@@ -33,6 +33,15 @@ pub(crate) struct Decision<'a> {
 }
 
 pub(crate) fn emit(d: &Decision<'_>) {
+    // Build the field strings only when someone listens.
+    let enabled = if d.allowed {
+        tracing::enabled!(target: TARGET, tracing::Level::INFO)
+    } else {
+        tracing::enabled!(target: TARGET, tracing::Level::WARN)
+    };
+    if !enabled {
+        return;
+    }
     fn f(s: Option<&str>) -> &str {
         s.map_or("", |s| truncate(s, MAX_FIELD))
     }

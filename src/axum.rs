@@ -60,7 +60,7 @@ impl IntoResponse for AuthRejection {
 fn missing(parts: &Parts) -> AuthRejection {
     let realm = parts
         .extensions
-        .get::<Arc<AuthContext>>()
+        .get::<AuthContext>()
         .map_or(Arc::from(DEFAULT_REALM), |c| Arc::from(c.realm()));
     AuthRejection {
         error: AuthError::MissingToken,
@@ -78,8 +78,8 @@ where
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         parts
             .extensions
-            .get::<Principal<C>>()
-            .cloned()
+            .get::<Arc<Principal<C>>>()
+            .map(|p| Principal::clone(p))
             .ok_or_else(|| missing(parts))
     }
 }
@@ -94,7 +94,7 @@ where
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         parts
             .extensions
-            .get::<Principal<C>>()
+            .get::<Arc<Principal<C>>>()
             .map(|p| Claims(p.claims().clone()))
             .ok_or_else(|| missing(parts))
     }
@@ -111,7 +111,7 @@ where
         Ok(OptionalClaims(
             parts
                 .extensions
-                .get::<Principal<C>>()
+                .get::<Arc<Principal<C>>>()
                 .map(|p| p.claims().clone()),
         ))
     }

@@ -39,9 +39,13 @@ pub enum JwkError {
     NotAKeySet(&'static str),
 }
 
+/// SHA-256 of a key's SubjectPublicKeyInfo: identifies key material whatever its `kid`.
+pub type Fingerprint = [u8; 32];
+
 /// One verification key: a JWK's identity and its pre-parsed public key per algorithm.
 pub struct VerifyingKey {
     kid: Option<Arc<str>>,
+    fingerprint: Fingerprint,
     kind: KeyKind,
     alg: Option<Algorithm>,
     parsed: Vec<(Algorithm, ParsedPublicKey)>,
@@ -71,6 +75,11 @@ impl VerifyingKey {
     /// The JWK's `alg`, if it pinned one.
     pub fn alg(&self) -> Option<Algorithm> {
         self.alg
+    }
+
+    /// SHA-256 of the public key (SubjectPublicKeyInfo DER).
+    pub fn fingerprint(&self) -> &Fingerprint {
+        &self.fingerprint
     }
 
     /// Whether this key may verify tokens signed with `alg`: the key type must fit, and a JWK
@@ -215,8 +224,13 @@ impl VerifyingKey {
         if parsed.is_empty() {
             return Err("the key can verify no supported algorithm");
         }
+        let spki: &[u8] = parsed[0].1.as_ref();
+        let mut fingerprint = [0u8; 32];
+        fingerprint
+            .copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, spki).as_ref());
         Ok(VerifyingKey {
             kid,
+            fingerprint,
             kind,
             alg,
             parsed,
@@ -284,6 +298,11 @@ impl KeySet {
         self.keys
             .iter()
             .filter(move |k| kid.is_none_or(|kid| k.kid() == Some(kid)) && k.supports(alg))
+    }
+
+    /// Whether the set still holds this key material.
+    pub fn contains_fingerprint(&self, fp: &Fingerprint) -> bool {
+        self.keys.iter().any(|k| k.fingerprint() == fp)
     }
 
     /// Whether any key has this `kid` (whatever its algorithm).

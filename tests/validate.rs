@@ -624,7 +624,7 @@ async fn ecdsa_zero_signature_is_refused() {
 
 #[tokio::test]
 async fn custom_claims_and_scope_forms() {
-    #[derive(Debug, serde::Deserialize)]
+    #[derive(Debug, Clone, serde::Deserialize)]
     struct Tenant {
         tenant: String,
     }

@@ -134,6 +134,15 @@ impl IssuerKeys {
         }
     }
 
+    /// The keys held now, without fetching: for re-checking a cached verification. Honours
+    /// the last-known-good window.
+    pub(crate) fn current(&self) -> Result<Arc<KeySet>, AuthError> {
+        match self {
+            IssuerKeys::Static(set) => Ok(set.clone()),
+            IssuerKeys::Remote(r) => r.current(),
+        }
+    }
+
     pub(crate) fn health(&self, issuer: &str) -> KeyHealth {
         match self {
             IssuerKeys::Static(set) => KeyHealth {

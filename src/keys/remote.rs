@@ -1,11 +1,13 @@
 //! The cache of one remote issuer's keys: refresh-ahead, kid-miss single flight with
 //! cooldown, last-known-good, snapshot.
 //!
-//! Reads take a short `RwLock` read guard to clone an `Arc` and never wait on I/O: every
-//! fetch runs outside the lock and swaps the new set in afterwards.
+//! Reads are lock-free (`ArcSwap`) and never wait on I/O: every fetch runs on its own and
+//! swaps the new set in afterwards.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
+
+use arc_swap::ArcSwapOption;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::fetch::{FetchError, Fetcher, HttpSettings};
@@ -35,7 +37,9 @@ pub(crate) struct RemoteKeys {
     http: HttpSettings,
     settings: KeyCacheSettings,
     clock: Arc<dyn Clock>,
-    state: RwLock<Option<Arc<State>>>,
+    state: ArcSwapOption<State>,
+    /// Serialises the compare-and-swap of fetch results (never held across I/O).
+    swap: Mutex<()>,
     status: Mutex<Status>,
     /// Single flight for kid misses, with the cooldown as its time-to-live: concurrent misses
     /// share one fetch, and later misses inside the window reuse its outcome.
@@ -82,7 +86,8 @@ impl RemoteKeys {
             http,
             settings,
             clock,
-            state: RwLock::new(None),
+            state: ArcSwapOption::empty(),
+            swap: Mutex::new(()),
             status: Mutex::new(Status::default()),
             seq: AtomicU64::new(0),
             snapshot,
@@ -104,10 +109,7 @@ impl RemoteKeys {
     }
 
     fn snapshot_state(&self) -> Option<Arc<State>> {
-        self.state
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.state.load_full()
     }
 
     fn usable(&self, s: &State) -> bool {
@@ -134,6 +136,16 @@ impl RemoteKeys {
         if let Err(e) = &*outcome {
             tracing::debug!(target: "a2a_guard::keys", issuer = %self.issuer, error = %e, "kid-miss fetch failed");
         }
+        match self.snapshot_state() {
+            Some(s) if self.usable(&s) => Ok(s.keys.clone()),
+            _ => Err(AuthError::KeysUnavailable {
+                retry_after: self.retry_after(),
+            }),
+        }
+    }
+
+    /// The keys held now, if still inside the last-known-good window; never fetches.
+    pub(crate) fn current(&self) -> Result<Arc<KeySet>, AuthError> {
         match self.snapshot_state() {
             Some(s) if self.usable(&s) => Ok(s.keys.clone()),
             _ => Err(AuthError::KeysUnavailable {
@@ -177,19 +189,16 @@ impl RemoteKeys {
                 let now = self.now();
                 let new = Arc::new(fetched.keys);
                 let applied = {
-                    let mut st = self
-                        .state
-                        .write()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    let old = st.clone();
+                    let _swap = lock(&self.swap);
+                    let old = self.state.load_full();
                     if old.as_ref().is_some_and(|o| o.seq > seq) {
                         None
                     } else {
-                        *st = Some(Arc::new(State {
+                        self.state.store(Some(Arc::new(State {
                             keys: new.clone(),
                             confirmed_at: now,
                             seq,
-                        }));
+                        })));
                         Some(old)
                     }
                 };
@@ -271,12 +280,9 @@ impl RemoteKeys {
         }
         tracing::warn!(target: "a2a_guard::keys", issuer = %self.issuer, age_secs = self.now() - entry.fetched_at,
             "issuer unreachable at start-up; serving keys from the snapshot file");
-        let mut st = self
-            .state
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if st.is_none() {
-            *st = Some(Arc::new(state));
+        let _swap = lock(&self.swap);
+        if self.state.load().is_none() {
+            self.state.store(Some(Arc::new(state)));
         }
     }
 

@@ -29,7 +29,7 @@ pub use scopes::{RequireScopes, RequireScopesService, ScopesFuture};
 use http::{HeaderValue, Response, header};
 
 use crate::AuthError;
-use crate::claims::Principal;
+use crate::claims::Identity;
 use crate::scope::{ScopeRequirement, ScopeRules, ScopeSet};
 
 /// The realm when none is configured and no audience is known.
@@ -37,31 +37,18 @@ pub const DEFAULT_REALM: &str = "a2a-guard";
 
 /// What the scope guard and the audit event need from an authenticated request, without
 /// the claims type: inserted into request extensions by [`AuthService`] next to
-/// [`Principal<C>`].
+/// `Arc<Principal<C>>`. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AuthContext {
-    issuer: Option<String>,
-    subject: Option<String>,
-    client_id: Option<String>,
-    jti: Option<String>,
-    scopes: ScopeSet,
-    actors: Vec<String>,
+    identity: Arc<Identity>,
     rules: Arc<ScopeRules>,
     realm: Arc<str>,
 }
 
 impl AuthContext {
-    pub(crate) fn new<C>(p: &Principal<C>, rules: Arc<ScopeRules>, realm: Arc<str>) -> Self {
+    pub(crate) fn new(identity: Arc<Identity>, rules: Arc<ScopeRules>, realm: Arc<str>) -> Self {
         AuthContext {
-            issuer: p.issuer().map(str::to_owned),
-            subject: p.subject().map(str::to_owned),
-            client_id: p.client_id().map(str::to_owned),
-            jti: p.jti().map(str::to_owned),
-            scopes: p.scopes().clone(),
-            actors: p
-                .delegation_chain()
-                .map(|a| a.sub.clone().unwrap_or_default())
-                .collect(),
+            identity,
             rules,
             realm,
         }
@@ -69,27 +56,27 @@ impl AuthContext {
 
     /// `iss`.
     pub fn issuer(&self) -> Option<&str> {
-        self.issuer.as_deref()
+        self.identity.issuer.as_deref()
     }
     /// `sub`.
     pub fn subject(&self) -> Option<&str> {
-        self.subject.as_deref()
+        self.identity.subject.as_deref()
     }
     /// `client_id` (or `azp`).
     pub fn client_id(&self) -> Option<&str> {
-        self.client_id.as_deref()
+        self.identity.client_id.as_deref()
     }
     /// `jti`.
     pub fn jti(&self) -> Option<&str> {
-        self.jti.as_deref()
+        self.identity.jti.as_deref()
     }
     /// The granted scopes.
     pub fn scopes(&self) -> &ScopeSet {
-        &self.scopes
+        &self.identity.scopes
     }
     /// The delegation chain's subjects, current actor first.
     pub fn actors(&self) -> &[String] {
-        &self.actors
+        &self.identity.actors
     }
     /// The realm of the `WWW-Authenticate` challenges for this request.
     pub fn realm(&self) -> &str {
@@ -97,7 +84,7 @@ impl AuthContext {
     }
     /// Whether the granted scopes satisfy `req` under the configured implication rules.
     pub fn satisfies(&self, req: &ScopeRequirement) -> bool {
-        self.scopes.satisfies(req, &self.rules)
+        self.identity.scopes.satisfies(req, &self.rules)
     }
 }
 

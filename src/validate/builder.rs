@@ -57,6 +57,7 @@ struct Settings {
     fetch_timeout: Duration,
     max_jwks_bytes: usize,
     snapshot_file: Option<PathBuf>,
+    token_cache: Option<u64>,
 }
 
 /// Configures a [`Validator`]. Start with [`Validator::builder`].
@@ -104,21 +105,24 @@ impl ValidatorBuilder<ExtraClaims> {
                 fetch_timeout: keys::DEFAULT_FETCH_TIMEOUT,
                 max_jwks_bytes: keys::DEFAULT_MAX_JWKS_BYTES,
                 snapshot_file: None,
+                token_cache: Some(super::DEFAULT_TOKEN_CACHE_CAPACITY),
             },
             _claims: PhantomData,
         }
     }
 }
 
-impl<C: DeserializeOwned> ValidatorBuilder<C> {
+impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
     /// Read the token's claims also into your own type `D` (decoded once, with the rest).
     ///
     /// ```
-    /// #[derive(serde::Deserialize)]
+    /// #[derive(Clone, serde::Deserialize)]
     /// struct MyClaims { tenant: String }
     /// let b = a2a_guard::Validator::builder().claims::<MyClaims>();
     /// ```
-    pub fn claims<D: DeserializeOwned>(self) -> ValidatorBuilder<D> {
+    pub fn claims<D: DeserializeOwned + Clone + Send + Sync + 'static>(
+        self,
+    ) -> ValidatorBuilder<D> {
         ValidatorBuilder {
             s: self.s,
             _claims: PhantomData,
@@ -302,6 +306,21 @@ impl<C: DeserializeOwned> ValidatorBuilder<C> {
         self
     }
 
+    /// Keep up to `capacity` verified tokens (default
+    /// [`DEFAULT_TOKEN_CACHE_CAPACITY`](super::DEFAULT_TOKEN_CACHE_CAPACITY)). A token seen
+    /// again skips parsing and the signature check; its time-based checks still run and its
+    /// key must still be held. Entries never outlive the token's `exp`.
+    pub fn token_cache(mut self, capacity: u64) -> Self {
+        self.s.token_cache = Some(capacity);
+        self
+    }
+
+    /// Verify every token from scratch (no verified-token cache).
+    pub fn no_token_cache(mut self) -> Self {
+        self.s.token_cache = None;
+        self
+    }
+
     /// Use your own HTTP client (proxies, mTLS, custom roots). Set its timeouts yourself.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.s.http_client = Some(client);
@@ -419,25 +438,28 @@ impl<C: DeserializeOwned> ValidatorBuilder<C> {
                 .map_err(|e| ConfigError::HttpClient(format!("key pre-warm task failed: {e}")))?;
             issuers[i] = Some(entry);
         }
-        Ok(Validator::from_config(Config {
-            issuers: issuers.into_iter().flatten().collect(),
-            audiences: if s.skip_audience {
-                Vec::new()
-            } else {
-                s.audiences
+        Ok(Validator::from_config(
+            Config {
+                issuers: issuers.into_iter().flatten().collect(),
+                audiences: if s.skip_audience {
+                    Vec::new()
+                } else {
+                    s.audiences
+                },
+                algorithms: s.algorithms,
+                leeway: s.leeway.as_secs() as i64,
+                max_lifetime: s
+                    .max_lifetime
+                    .map(|d| d.as_secs().min(i64::MAX as u64) as i64),
+                types: s.types,
+                allow_missing_typ: s.allow_missing_typ,
+                required_claims: s.required_claims,
+                max_token_size: s.max_token_size,
+                clock: s.clock,
+                scope_claim: s.scope_claim,
+                business_hours: s.business_hours,
             },
-            algorithms: s.algorithms,
-            leeway: s.leeway.as_secs() as i64,
-            max_lifetime: s
-                .max_lifetime
-                .map(|d| d.as_secs().min(i64::MAX as u64) as i64),
-            types: s.types,
-            allow_missing_typ: s.allow_missing_typ,
-            required_claims: s.required_claims,
-            max_token_size: s.max_token_size,
-            clock: s.clock,
-            scope_claim: s.scope_claim,
-            business_hours: s.business_hours,
-        }))
+            s.token_cache.filter(|c| *c > 0),
+        ))
     }
 }

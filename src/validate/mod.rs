@@ -22,7 +22,9 @@
 //! ```
 
 mod builder;
+mod checks;
 mod header;
+mod token_cache;
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -36,11 +38,13 @@ use serde_json::Value;
 pub use builder::{
     DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TYPES, MAX_LEEWAY, ValidatorBuilder,
 };
+pub use token_cache::DEFAULT_TOKEN_CACHE_CAPACITY;
 
-use crate::claims::{ExtraClaims, Principal, RegisteredClaims, from_tree, parse_strict};
+use crate::claims::{ExtraClaims, Identity, Principal, parse_strict};
 use crate::keys::IssuerKeys;
-use crate::scope::{BusinessHours, ScopeSet, TemporalScope};
+use crate::scope::BusinessHours;
 use crate::{Algorithm, AuthError};
+use token_cache::{TokenCache, Verified};
 
 /// The source of "now" for claim checks. Inject one in tests; the default is the system clock.
 ///
@@ -105,6 +109,7 @@ pub(crate) struct Config {
 /// `C` is the type the token's claims are also read into (default: all claims as a JSON map).
 pub struct Validator<C = ExtraClaims> {
     pub(crate) config: Arc<Config>,
+    cache: Option<TokenCache<C>>,
     _claims: PhantomData<fn() -> C>,
 }
 
@@ -112,6 +117,7 @@ impl<C> Clone for Validator<C> {
     fn clone(&self) -> Self {
         Validator {
             config: self.config.clone(),
+            cache: self.cache.clone(),
             _claims: PhantomData,
         }
     }
@@ -148,23 +154,57 @@ fn b64(segment: &str, what: &'static str) -> Result<Vec<u8>, AuthError> {
         .map_err(|_| AuthError::Malformed(what))
 }
 
-impl<C: DeserializeOwned> Validator<C> {
-    pub(crate) fn from_config(config: Config) -> Self {
+impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
+    pub(crate) fn from_config(config: Config, cache_capacity: Option<u64>) -> Self {
         Validator {
             config: Arc::new(config),
+            cache: cache_capacity.map(token_cache::new),
             _claims: PhantomData,
         }
     }
 
     /// Validate a compact JWS access token: structure, header, issuer, key, signature, then
     /// every claim rule. The token's unverified `iss` only selects among configured issuers.
+    ///
+    /// A token verified before is served from the verified-token cache: its time-based
+    /// checks (`exp`, `nbf`, `iat`, temporal scopes) run again and its signing key must
+    /// still be held, so expiry, rotation and revocation apply on every request.
     pub async fn validate(&self, token: &str) -> Result<Principal<C>, AuthError> {
+        self.verify(token)
+            .await
+            .map(|v| Principal::clone(&v.principal))
+    }
+
+    /// [`validate`](Self::validate), returning the shared verification record.
+    pub(crate) async fn verify(&self, token: &str) -> Result<Arc<Verified<C>>, AuthError> {
         let cfg = &*self.config;
         if token.len() > cfg.max_token_size {
             return Err(AuthError::TokenTooLarge {
                 limit: cfg.max_token_size,
             });
         }
+        let Some(cache) = &self.cache else {
+            return self.verify_uncached(token).await.map(Arc::new);
+        };
+        let key = token_cache::key(token);
+        if let Some(hit) = cache.get(&key) {
+            let issuer = &cfg.issuers[hit.issuer];
+            let keys = issuer.keys.current()?;
+            if keys.contains_fingerprint(&hit.key) {
+                let p = &hit.principal;
+                checks::time_checks(cfg, &p.registered, &p.scopes, self.now())?;
+                return Ok(hit);
+            }
+            // The signing key was rotated out or revoked: verify from scratch.
+            cache.invalidate(&key);
+        }
+        let verified = Arc::new(self.verify_uncached(token).await?);
+        cache.insert(key, verified.clone());
+        Ok(verified)
+    }
+
+    async fn verify_uncached(&self, token: &str) -> Result<Verified<C>, AuthError> {
+        let cfg = &*self.config;
         let mut parts = token.split('.');
         let (h, p, s) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
             (Some(h), Some(p), Some(s), None) => (h, p, s),
@@ -186,18 +226,18 @@ impl<C: DeserializeOwned> Validator<C> {
         if !payload.is_object() {
             return Err(AuthError::Malformed("the payload is not a JSON object"));
         }
-        let issuer = match payload.get("iss") {
+        let issuer_index = match payload.get("iss") {
             Some(Value::String(iss)) => cfg
                 .issuers
                 .iter()
-                .find(|i| i.issuer == *iss)
+                .position(|i| i.issuer == *iss)
                 .ok_or(AuthError::WrongIssuer)?,
             Some(_) => return Err(AuthError::InvalidClaim("iss".into())),
             None => return Err(AuthError::MissingClaim("iss".into())),
         };
         let signature = b64(s, "the signature is not base64url")?;
         let signing_input = &token.as_bytes()[..h.len() + 1 + p.len()];
-        let keys = issuer
+        let keys = cfg.issuers[issuer_index]
             .keys
             .lookup(header.kid.as_deref(), header.alg)
             .await?;
@@ -205,10 +245,30 @@ impl<C: DeserializeOwned> Validator<C> {
         if candidates.peek().is_none() {
             return Err(AuthError::UnknownKey);
         }
-        if !candidates.any(|k| k.verify(header.alg, signing_input, &signature)) {
-            return Err(AuthError::InvalidSignature);
-        }
-        self.check_claims(&payload)
+        let key = candidates
+            .find(|k| k.verify(header.alg, signing_input, &signature))
+            .ok_or(AuthError::InvalidSignature)?;
+        let (registered, scopes) = checks::static_checks(cfg, &payload)?;
+        let now = self.now();
+        checks::time_checks(cfg, &registered, &scopes, now)?;
+        let custom: C = crate::claims::from_tree(&payload)
+            .map_err(|_| AuthError::InvalidClaim("custom claims".into()))?;
+        let principal = Principal {
+            registered,
+            custom,
+            scopes,
+        };
+        let exp = principal.registered.exp.map_or(now, |e| e.0);
+        let ttl = std::time::Duration::from_secs(
+            exp.saturating_add(cfg.leeway).saturating_sub(now).max(0) as u64,
+        );
+        Ok(Verified {
+            identity: Arc::new(Identity::of(&principal)),
+            principal: Arc::new(principal),
+            issuer: issuer_index,
+            key: *key.fingerprint(),
+            ttl,
+        })
     }
 
     /// The tower layer that authenticates every request with this validator. The realm
@@ -257,157 +317,4 @@ impl<C: DeserializeOwned> Validator<C> {
             Err(e) => -(e.duration().as_secs() as i64),
         }
     }
-
-    fn check_claims(&self, payload: &Value) -> Result<Principal<C>, AuthError> {
-        let cfg = &*self.config;
-        let registered: RegisteredClaims =
-            from_tree(payload).map_err(|e| invalid_registered(&e))?;
-        let now = self.now();
-        let leeway = cfg.leeway;
-        // RFC 7519 §4.1.4: the current time must be before `exp`.
-        let exp = registered
-            .exp
-            .ok_or(AuthError::MissingClaim("exp".into()))?
-            .0;
-        if now.saturating_sub(leeway) >= exp {
-            return Err(AuthError::Expired);
-        }
-        if let Some(nbf) = registered.nbf
-            && now.saturating_add(leeway) < nbf.0
-        {
-            return Err(AuthError::NotYetValid);
-        }
-        if let Some(iat) = registered.iat
-            && iat.0 > now.saturating_add(leeway)
-        {
-            return Err(AuthError::IssuedInFuture);
-        }
-        if let Some(max) = cfg.max_lifetime {
-            let iat = registered
-                .iat
-                .ok_or(AuthError::MissingClaim("iat".into()))?
-                .0;
-            if exp.saturating_sub(iat) > max {
-                return Err(AuthError::LifetimeTooLong);
-            }
-        }
-        if !cfg.audiences.is_empty() {
-            if registered.aud == crate::claims::Audience::None {
-                return Err(AuthError::MissingClaim("aud".into()));
-            }
-            if !cfg.audiences.iter().any(|a| registered.aud.contains(a)) {
-                return Err(AuthError::WrongAudience);
-            }
-        }
-        for name in &cfg.required_claims {
-            if payload.get(name).is_none_or(Value::is_null) {
-                return Err(AuthError::MissingClaim(name.clone().into()));
-            }
-        }
-        let scopes = self.scopes(payload, &registered)?;
-        self.check_temporal(&scopes, &registered, now)?;
-        let custom: C =
-            from_tree(payload).map_err(|_| AuthError::InvalidClaim("custom claims".into()))?;
-        Ok(Principal {
-            registered,
-            custom,
-            scopes,
-        })
-    }
-
-    fn scopes(
-        &self,
-        payload: &Value,
-        registered: &RegisteredClaims,
-    ) -> Result<ScopeSet, AuthError> {
-        use crate::claims::ScpClaim;
-        let bad = |name: &str| AuthError::InvalidClaim(name.to_owned().into());
-        match &self.config.scope_claim {
-            ScopeClaim::Standard => match (&registered.scope, &registered.scp) {
-                (Some(s), _) => ScopeSet::parse(s).map_err(|_| bad("scope")),
-                (None, Some(ScpClaim::String(s))) => ScopeSet::parse(s).map_err(|_| bad("scp")),
-                (None, Some(ScpClaim::Array(a))) => {
-                    ScopeSet::from_tokens(a.iter().map(String::as_str)).map_err(|_| bad("scp"))
-                }
-                (None, None) => Ok(ScopeSet::default()),
-            },
-            ScopeClaim::Named(name) => match payload.get(name) {
-                None | Some(Value::Null) => Ok(ScopeSet::default()),
-                Some(Value::String(s)) => ScopeSet::parse(s).map_err(|_| bad(name)),
-                Some(Value::Array(a)) => {
-                    let tokens: Option<Vec<&str>> = a.iter().map(Value::as_str).collect();
-                    ScopeSet::from_tokens(tokens.ok_or_else(|| bad(name))?).map_err(|_| bad(name))
-                }
-                Some(_) => Err(bad(name)),
-            },
-        }
-    }
-
-    /// Temporal scopes restrict the token that carries them, whatever the route.
-    pub(crate) fn check_temporal(
-        &self,
-        scopes: &ScopeSet,
-        registered: &RegisteredClaims,
-        now: i64,
-    ) -> Result<(), AuthError> {
-        for t in scopes.temporal() {
-            match t {
-                Err(_) => return Err(AuthError::TemporalScope("unknown temporal scope".into())),
-                Ok(TemporalScope::WithinSecs(n)) => {
-                    let iat = registered
-                        .iat
-                        .ok_or(AuthError::TemporalScope(
-                            "a relative temporal scope needs `iat`".into(),
-                        ))?
-                        .0;
-                    if now.saturating_sub(self.config.leeway) >= iat.saturating_add(n as i64) {
-                        return Err(AuthError::TemporalScope(
-                            "the temporal scope's window has ended".into(),
-                        ));
-                    }
-                }
-                Ok(TemporalScope::BusinessHours) => {
-                    let bh =
-                        self.config
-                            .business_hours
-                            .as_ref()
-                            .ok_or(AuthError::TemporalScope(
-                                "business hours are not configured".into(),
-                            ))?;
-                    let at = jiff::Timestamp::from_second(now)
-                        .map_err(|_| AuthError::TemporalScope("clock out of range".into()))?;
-                    if !bh.contains(at) {
-                        return Err(AuthError::TemporalScope("outside business hours".into()));
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Name the registered claim whose type is wrong, without echoing its value.
-fn invalid_registered(e: &serde_json::Error) -> AuthError {
-    let msg = e.to_string();
-    const NAMES: [&str; 13] = [
-        "iss",
-        "sub",
-        "aud",
-        "exp",
-        "nbf",
-        "iat",
-        "jti",
-        "client_id",
-        "azp",
-        "scope",
-        "scp",
-        "act",
-        "cnf",
-    ];
-    let name = NAMES
-        .iter()
-        .find(|n| msg.contains(&format!("`{n}`")))
-        .copied()
-        .unwrap_or("registered claims");
-    AuthError::InvalidClaim(name.into())
 }

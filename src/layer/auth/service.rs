@@ -1,4 +1,3 @@
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
@@ -56,10 +55,6 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let layer = self.layer.clone();
-        let token = bearer::extract(req.headers(), req.uri().query()).map(|c| match c {
-            Credentials::Bearer(t) => Some(t.to_owned()),
-            Credentials::None => None,
-        });
         ResponseFuture {
             inner: Box::pin(async move {
                 let method = req.method().clone();
@@ -77,24 +72,25 @@ where
                     });
                     Ok(reject(&err, &layer.realm, grpc))
                 };
-                let ctx = match token {
+                let verified = match bearer::extract(req.headers(), req.uri().query()) {
                     Err(e) => return deny(e, None),
-                    Ok(None) if layer.optional => None,
-                    Ok(None) => return deny(crate::AuthError::MissingToken, None),
-                    Ok(Some(token)) => match layer.validator.validate(&token).await {
-                        Ok(principal) => {
-                            let ctx = Arc::new(AuthContext::new(
-                                &principal,
-                                layer.rules.clone(),
-                                layer.realm.clone(),
-                            ));
-                            req.extensions_mut().insert(principal);
-                            req.extensions_mut().insert(ctx.clone());
-                            Some(ctx)
-                        }
+                    Ok(Credentials::None) if layer.optional => None,
+                    Ok(Credentials::None) => return deny(crate::AuthError::MissingToken, None),
+                    Ok(Credentials::Bearer(token)) => match layer.validator.verify(token).await {
+                        Ok(v) => Some(v),
                         Err(e) => return deny(e, None),
                     },
                 };
+                let ctx = verified.map(|v| {
+                    let ctx = AuthContext::new(
+                        v.identity.clone(),
+                        layer.rules.clone(),
+                        layer.realm.clone(),
+                    );
+                    req.extensions_mut().insert(v.principal.clone());
+                    req.extensions_mut().insert(ctx.clone());
+                    ctx
+                });
                 let res = inner.call(req).await?;
                 let outcome = res.extensions().get::<ScopeOutcome>();
                 let error = outcome.and_then(|o| o.error.as_ref());
@@ -104,7 +100,7 @@ where
                     status: res.status().as_u16(),
                     method: &method,
                     path: &path,
-                    ctx: ctx.as_deref(),
+                    ctx: ctx.as_ref(),
                     required: outcome.map(|o| o.required.as_str()),
                 });
                 Ok(res)

@@ -1,4 +1,3 @@
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
@@ -31,7 +30,7 @@ where
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         let (parts, body) = req.into_parts();
         let required = self.guard.requirement(&parts);
-        let ctx = parts.extensions.get::<Arc<AuthContext>>().cloned();
+        let ctx = parts.extensions.get::<AuthContext>().cloned();
         let grpc = is_grpc(&parts.headers);
         let req = Request::from_parts(parts, body);
         let required_text = required.to_string();

@@ -1,0 +1,102 @@
+//! The verified-token cache never serves what a fresh validation would refuse.
+#![cfg(feature = "testing")]
+
+mod common;
+
+use std::time::Duration;
+
+use a2a_guard::testing::TestIssuer;
+use a2a_guard::{Algorithm, AuthError, Validator, ValidatorBuilder};
+use common::ManualClock;
+
+fn builder(issuer: &TestIssuer, clock: &ManualClock) -> ValidatorBuilder {
+    Validator::builder()
+        .issuer_jwks(issuer.issuer(), issuer.jwks_url())
+        .audience(issuer.audience())
+        .clock(clock.as_clock())
+        .leeway(Duration::ZERO)
+        .kid_miss_cooldown(Duration::from_millis(50))
+}
+
+#[tokio::test]
+async fn hits_rerun_expiry_and_temporal_scopes() {
+    let issuer = TestIssuer::start().await.unwrap();
+    let clock = ManualClock::now_real();
+    let v = builder(&issuer, &clock).build().await.unwrap();
+    let t0 = clock.get();
+    let token = issuer
+        .token()
+        .issued_at(t0)
+        .expires_at(t0 + 120)
+        .scope("read:data temporal:60s")
+        .sign();
+    assert!(v.validate(&token).await.is_ok());
+    assert!(v.validate(&token).await.is_ok(), "a hit");
+    clock.advance(Duration::from_secs(60));
+    assert!(matches!(
+        v.validate(&token).await.unwrap_err(),
+        AuthError::TemporalScope(_)
+    ));
+    let plain = issuer.token().issued_at(t0).expires_at(t0 + 120).sign();
+    assert!(v.validate(&plain).await.is_ok());
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(v.validate(&plain).await.unwrap_err(), AuthError::Expired);
+}
+
+#[tokio::test]
+async fn hits_are_not_served_after_the_key_is_removed() {
+    let issuer = TestIssuer::start().await.unwrap();
+    let clock = ManualClock::now_real();
+    let v = builder(&issuer, &clock).build().await.unwrap();
+    let t0 = clock.get();
+    let old = issuer.token().issued_at(t0).expires_at(t0 + 300).sign();
+    let old_kid = issuer.signing_key(Algorithm::RS256).kid().to_owned();
+    assert!(v.validate(&old).await.is_ok());
+    issuer.rotate(Algorithm::RS256);
+    issuer.retire(&old_kid);
+    // A token with the new kid makes the cache refetch; the old key is gone.
+    let new = issuer.token().issued_at(t0).expires_at(t0 + 300).sign();
+    assert!(v.validate(&new).await.is_ok());
+    assert_eq!(
+        v.validate(&old).await.unwrap_err(),
+        AuthError::UnknownKey,
+        "not served from the cache"
+    );
+}
+
+#[tokio::test]
+async fn hits_respect_the_last_known_good_window() {
+    let issuer = TestIssuer::start().await.unwrap();
+    let clock = ManualClock::now_real();
+    let v = builder(&issuer, &clock)
+        .last_known_good(Duration::from_secs(600))
+        .build()
+        .await
+        .unwrap();
+    let t0 = clock.get();
+    let token = issuer.token().issued_at(t0).expires_at(t0 + 3000).sign();
+    assert!(v.validate(&token).await.is_ok());
+    issuer.stop().await;
+    clock.advance(Duration::from_secs(601));
+    assert!(matches!(
+        v.validate(&token).await.unwrap_err(),
+        AuthError::KeysUnavailable { .. }
+    ));
+}
+
+#[tokio::test]
+async fn cache_off_gives_the_same_answers() {
+    let issuer = TestIssuer::start().await.unwrap();
+    let clock = ManualClock::now_real();
+    let v = builder(&issuer, &clock)
+        .no_token_cache()
+        .build()
+        .await
+        .unwrap();
+    let t0 = clock.get();
+    let token = issuer.token().issued_at(t0).expires_at(t0 + 60).sign();
+    assert!(v.validate(&token).await.is_ok());
+    assert!(v.validate(&token).await.is_ok());
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(v.validate(&token).await.unwrap_err(), AuthError::Expired);
+}
