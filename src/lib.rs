@@ -44,8 +44,8 @@ pub use claims::{Principal, RegisteredClaims};
 pub use error::{AuthError, ConfigError};
 pub use layer::{AuthContext, AuthLayer, AuthService, RequireScopes};
 pub use validate::{
-    Clock, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TYPES, MAX_LEEWAY, SystemClock,
-    Validator, ValidatorBuilder,
+    Clock, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TOKEN_CACHE_CAPACITY, DEFAULT_TYPES,
+    MAX_LEEWAY, SystemClock, Validator, ValidatorBuilder,
 };
 
 /// The README's Rust examples compile as doctests.

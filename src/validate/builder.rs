@@ -105,7 +105,7 @@ impl ValidatorBuilder<ExtraClaims> {
                 fetch_timeout: keys::DEFAULT_FETCH_TIMEOUT,
                 max_jwks_bytes: keys::DEFAULT_MAX_JWKS_BYTES,
                 snapshot_file: None,
-                token_cache: Some(super::DEFAULT_TOKEN_CACHE_CAPACITY),
+                token_cache: Some(crate::DEFAULT_TOKEN_CACHE_CAPACITY),
             },
             _claims: PhantomData,
         }
@@ -307,7 +307,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
     }
 
     /// Keep up to `capacity` verified tokens (default
-    /// [`DEFAULT_TOKEN_CACHE_CAPACITY`](super::DEFAULT_TOKEN_CACHE_CAPACITY)). A token seen
+    /// [`DEFAULT_TOKEN_CACHE_CAPACITY`](crate::DEFAULT_TOKEN_CACHE_CAPACITY)). A token seen
     /// again skips parsing and the signature check; its time-based checks still run and its
     /// key must still be held. Entries never outlive the token's `exp`.
     pub fn token_cache(mut self, capacity: u64) -> Self {
