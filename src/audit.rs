@@ -47,7 +47,9 @@ pub(crate) fn emit(d: &Decision<'_>) {
     }
     let ctx = d.ctx;
     let scopes = ctx.map(|c| c.scopes().to_string()).unwrap_or_default();
-    let actors = ctx.map(|c| c.actors().join(" ")).unwrap_or_default();
+    let actors = ctx
+        .map(|c| c.actors().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
     let decision = if d.allowed { "allow" } else { "deny" };
     macro_rules! event {
         ($lvl:expr) => {

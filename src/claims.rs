@@ -209,33 +209,6 @@ impl<C> Principal<C> {
     }
 }
 
-/// The claims-type-free summary of a verified token that scope guards and audit events read.
-#[derive(Debug, Default)]
-pub(crate) struct Identity {
-    pub(crate) issuer: Option<String>,
-    pub(crate) subject: Option<String>,
-    pub(crate) client_id: Option<String>,
-    pub(crate) jti: Option<String>,
-    pub(crate) scopes: ScopeSet,
-    pub(crate) actors: Vec<String>,
-}
-
-impl Identity {
-    pub(crate) fn of<C>(p: &Principal<C>) -> Identity {
-        Identity {
-            issuer: p.issuer().map(str::to_owned),
-            subject: p.subject().map(str::to_owned),
-            client_id: p.client_id().map(str::to_owned),
-            jti: p.jti().map(str::to_owned),
-            scopes: p.scopes().clone(),
-            actors: p
-                .delegation_chain()
-                .map(|a| a.sub.clone().unwrap_or_default())
-                .collect(),
-        }
-    }
-}
-
 /// Parse JSON into a `Value`, rejecting duplicate member names at every depth and
 /// nesting deeper than [`MAX_DEPTH`].
 pub(crate) fn parse_strict(bytes: &[u8]) -> Result<Value, serde_json::Error> {

@@ -29,26 +29,55 @@ pub use scopes::{RequireScopes, RequireScopesService, ScopesFuture};
 use http::{HeaderValue, Response, header};
 
 use crate::AuthError;
-use crate::claims::Identity;
+use crate::claims::{Principal, RegisteredClaims};
 use crate::scope::{ScopeRequirement, ScopeRules, ScopeSet};
 
 /// The realm when none is configured and no audience is known.
 pub const DEFAULT_REALM: &str = "a2a-guard";
 
+/// The claims-type-free view of a verified token.
+trait View: Send + Sync {
+    fn registered(&self) -> &RegisteredClaims;
+    fn scopes(&self) -> &ScopeSet;
+}
+
+impl<C: Send + Sync> View for Principal<C> {
+    fn registered(&self) -> &RegisteredClaims {
+        Principal::registered(self)
+    }
+    fn scopes(&self) -> &ScopeSet {
+        Principal::scopes(self)
+    }
+}
+
 /// What the scope guard and the audit event need from an authenticated request, without
 /// the claims type: inserted into request extensions by [`AuthService`] next to
-/// `Arc<Principal<C>>`. Cheap to clone.
-#[derive(Debug, Clone)]
+/// `Arc<Principal<C>>`, which it shares. Cheap to clone.
+#[derive(Clone)]
 pub struct AuthContext {
-    identity: Arc<Identity>,
+    principal: Arc<dyn View>,
     rules: Arc<ScopeRules>,
     realm: Arc<str>,
 }
 
+impl std::fmt::Debug for AuthContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthContext")
+            .field("sub", &self.subject())
+            .field("scopes", self.scopes())
+            .field("realm", &self.realm)
+            .finish_non_exhaustive()
+    }
+}
+
 impl AuthContext {
-    pub(crate) fn new(identity: Arc<Identity>, rules: Arc<ScopeRules>, realm: Arc<str>) -> Self {
+    pub(crate) fn new<C: Send + Sync + 'static>(
+        principal: Arc<Principal<C>>,
+        rules: Arc<ScopeRules>,
+        realm: Arc<str>,
+    ) -> Self {
         AuthContext {
-            identity,
+            principal,
             rules,
             realm,
         }
@@ -56,27 +85,31 @@ impl AuthContext {
 
     /// `iss`.
     pub fn issuer(&self) -> Option<&str> {
-        self.identity.issuer.as_deref()
+        self.principal.registered().iss.as_deref()
     }
     /// `sub`.
     pub fn subject(&self) -> Option<&str> {
-        self.identity.subject.as_deref()
+        self.principal.registered().sub.as_deref()
     }
     /// `client_id` (or `azp`).
     pub fn client_id(&self) -> Option<&str> {
-        self.identity.client_id.as_deref()
+        let r = self.principal.registered();
+        r.client_id.as_deref().or(r.azp.as_deref())
     }
     /// `jti`.
     pub fn jti(&self) -> Option<&str> {
-        self.identity.jti.as_deref()
+        self.principal.registered().jti.as_deref()
     }
     /// The granted scopes.
     pub fn scopes(&self) -> &ScopeSet {
-        &self.identity.scopes
+        self.principal.scopes()
     }
     /// The delegation chain's subjects, current actor first.
-    pub fn actors(&self) -> &[String] {
-        &self.identity.actors
+    pub fn actors(&self) -> impl Iterator<Item = &str> {
+        std::iter::successors(self.principal.registered().act.as_ref(), |a| {
+            a.act.as_deref()
+        })
+        .map(|a| a.sub.as_deref().unwrap_or(""))
     }
     /// The realm of the `WWW-Authenticate` challenges for this request.
     pub fn realm(&self) -> &str {
@@ -84,7 +117,7 @@ impl AuthContext {
     }
     /// Whether the granted scopes satisfy `req` under the configured implication rules.
     pub fn satisfies(&self, req: &ScopeRequirement) -> bool {
-        self.identity.scopes.satisfies(req, &self.rules)
+        self.principal.scopes().satisfies(req, &self.rules)
     }
 }
 

@@ -40,7 +40,7 @@ pub use builder::{
 };
 pub use token_cache::DEFAULT_TOKEN_CACHE_CAPACITY;
 
-use crate::claims::{ExtraClaims, Identity, Principal, parse_strict};
+use crate::claims::{ExtraClaims, Principal, parse_strict};
 use crate::keys::IssuerKeys;
 use crate::scope::BusinessHours;
 use crate::{Algorithm, AuthError};
@@ -169,10 +169,8 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
     /// A token verified before is served from the verified-token cache: its time-based
     /// checks (`exp`, `nbf`, `iat`, temporal scopes) run again and its signing key must
     /// still be held, so expiry, rotation and revocation apply on every request.
-    pub async fn validate(&self, token: &str) -> Result<Principal<C>, AuthError> {
-        self.verify(token)
-            .await
-            .map(|v| Principal::clone(&v.principal))
+    pub async fn validate(&self, token: &str) -> Result<Arc<Principal<C>>, AuthError> {
+        self.verify(token).await.map(|v| v.principal.clone())
     }
 
     /// [`validate`](Self::validate), returning the shared verification record.
@@ -251,7 +249,8 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         let (registered, scopes) = checks::static_checks(cfg, &payload)?;
         let now = self.now();
         checks::time_checks(cfg, &registered, &scopes, now)?;
-        let custom: C = crate::claims::from_tree(&payload)
+        // Last use of the tree: move it into `C` (a map or owned strings move, not copy).
+        let custom: C = serde_json::from_value(payload)
             .map_err(|_| AuthError::InvalidClaim("custom claims".into()))?;
         let principal = Principal {
             registered,
@@ -263,7 +262,6 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
             exp.saturating_add(cfg.leeway).saturating_sub(now).max(0) as u64,
         );
         Ok(Verified {
-            identity: Arc::new(Identity::of(&principal)),
             principal: Arc::new(principal),
             issuer: issuer_index,
             key: *key.fingerprint(),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use aws_lc_rs::digest;
 
-use crate::claims::{Identity, Principal};
+use crate::claims::Principal;
 use crate::jwk::Fingerprint;
 
 /// Default number of verified tokens kept.
@@ -16,7 +16,6 @@ pub const DEFAULT_TOKEN_CACHE_CAPACITY: u64 = 10_000;
 /// A verified token: what handlers get, and what a cache hit needs to re-check.
 pub(crate) struct Verified<C> {
     pub(crate) principal: Arc<Principal<C>>,
-    pub(crate) identity: Arc<Identity>,
     /// Index of the issuer in the validator's configuration.
     pub(crate) issuer: usize,
     /// The key that verified the signature.

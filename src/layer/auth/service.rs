@@ -83,7 +83,7 @@ where
                 };
                 let ctx = verified.map(|v| {
                     let ctx = AuthContext::new(
-                        v.identity.clone(),
+                        v.principal.clone(),
                         layer.rules.clone(),
                         layer.realm.clone(),
                     );
