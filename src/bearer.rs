@@ -11,6 +11,8 @@ pub enum Credentials<'a> {
     None,
     /// `Authorization: Bearer <token>`.
     Bearer(&'a str),
+    /// `Authorization: DPoP <token>` (RFC 9449 §7.1); the proof is checked separately.
+    Dpop(&'a str),
 }
 
 /// Read the bearer token of a request.
@@ -52,13 +54,14 @@ pub fn extract<'a>(
         .to_str()
         .map_err(|_| AuthError::InvalidRequest("the Authorization header is not visible ASCII"))?;
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let dpop = scheme.eq_ignore_ascii_case("dpop");
+    if !dpop && !scheme.eq_ignore_ascii_case("bearer") {
         return Ok(Credentials::None);
     }
     let token = rest.trim_start_matches(' ');
     if token.is_empty() {
         return Err(AuthError::InvalidRequest(
-            "the Bearer scheme carries no token",
+            "the authorization scheme carries no token",
         ));
     }
     if token.contains([' ', '\t', ',']) {
@@ -69,7 +72,11 @@ pub fn extract<'a>(
             "the token has characters outside token68",
         ));
     }
-    Ok(Credentials::Bearer(token))
+    Ok(if dpop {
+        Credentials::Dpop(token)
+    } else {
+        Credentials::Bearer(token)
+    })
 }
 
 /// RFC 7235 §2.1: `token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.

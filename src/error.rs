@@ -96,6 +96,27 @@ pub enum AuthError {
         /// How long a client should wait before retrying.
         retry_after: Duration,
     },
+    /// The delegation chain breaks policy: too deep, or scopes above the ceiling
+    /// (RFC 8693 §4.1).
+    #[error("delegation: {0}")]
+    Delegation(&'static str),
+    /// The token is valid but its current actor is not allowed on this route.
+    #[error("the current actor is not allowed")]
+    ActorNotAllowed,
+    /// A proof-of-possession binding fails: certificate thumbprint mismatch or absent
+    /// (RFC 8705 §3), a DPoP-bound token sent as `Bearer` (RFC 9449 §7.2), or a `DPoP`
+    /// request with an unbound token.
+    #[error("proof of possession: {0}")]
+    ProofOfPossession(&'static str),
+    /// The DPoP proof is missing or invalid (RFC 9449 §4.3).
+    #[error("invalid DPoP proof: {0}")]
+    InvalidDpopProof(&'static str),
+    /// The DPoP proof must carry this server nonce (RFC 9449 §8).
+    #[error("a DPoP nonce is required")]
+    UseDpopNonce {
+        /// The nonce to send back in the next proof.
+        nonce: String,
+    },
 }
 
 impl AuthError {
@@ -104,7 +125,9 @@ impl AuthError {
         match self {
             AuthError::MissingToken => StatusCode::UNAUTHORIZED,
             AuthError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            AuthError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            AuthError::InsufficientScope { .. } | AuthError::ActorNotAllowed => {
+                StatusCode::FORBIDDEN
+            }
             AuthError::KeysUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         }
@@ -115,7 +138,11 @@ impl AuthError {
         match self {
             AuthError::MissingToken | AuthError::KeysUnavailable { .. } => None,
             AuthError::InvalidRequest(_) => Some("invalid_request"),
-            AuthError::InsufficientScope { .. } => Some("insufficient_scope"),
+            AuthError::InsufficientScope { .. } | AuthError::ActorNotAllowed => {
+                Some("insufficient_scope")
+            }
+            AuthError::InvalidDpopProof(_) => Some("invalid_dpop_proof"),
+            AuthError::UseDpopNonce { .. } => Some("use_dpop_nonce"),
             _ => Some("invalid_token"),
         }
     }
@@ -143,6 +170,11 @@ impl AuthError {
             AuthError::TemporalScope(_) => "temporal_scope",
             AuthError::InsufficientScope { .. } => "insufficient_scope",
             AuthError::KeysUnavailable { .. } => "keys_unavailable",
+            AuthError::Delegation(_) => "delegation",
+            AuthError::ActorNotAllowed => "actor_not_allowed",
+            AuthError::ProofOfPossession(_) => "proof_of_possession",
+            AuthError::InvalidDpopProof(_) => "invalid_dpop_proof",
+            AuthError::UseDpopNonce { .. } => "use_dpop_nonce",
         }
     }
 
@@ -151,10 +183,22 @@ impl AuthError {
     /// `error_description` is the variant's message, which never contains token or key
     /// material; characters outside RFC 6750's allowed set are replaced.
     pub fn www_authenticate(&self, realm: &str) -> Option<HeaderValue> {
+        self.challenge(&Challenge::bearer(realm))
+    }
+
+    /// The challenge for a given scheme: `DPoP` challenges (RFC 9449 §7.1) add `algs`.
+    /// DPoP proof errors always use the `DPoP` scheme.
+    pub fn challenge(&self, c: &Challenge<'_>) -> Option<HeaderValue> {
         if matches!(self, AuthError::KeysUnavailable { .. }) {
             return None;
         }
-        let mut v = format!("Bearer realm=\"{}\"", quoted(realm));
+        let dpop = c.dpop_algs.is_some()
+            || matches!(
+                self,
+                AuthError::InvalidDpopProof(_) | AuthError::UseDpopNonce { .. }
+            );
+        let scheme = if dpop { "DPoP" } else { "Bearer" };
+        let mut v = format!("{scheme} realm=\"{}\"", quoted(c.realm));
         if let Some(code) = self.error_code() {
             v.push_str(", error=\"");
             v.push_str(code);
@@ -172,6 +216,11 @@ impl AuthError {
                 }
             }
         }
+        if dpop {
+            v.push_str(", algs=\"");
+            v.push_str(c.dpop_algs.unwrap_or(DEFAULT_DPOP_ALGS));
+            v.push('"');
+        }
         HeaderValue::from_str(&v).ok()
     }
 
@@ -185,11 +234,22 @@ impl AuthError {
     /// assert_eq!(r.headers()["www-authenticate"], r#"Bearer realm="api", error="insufficient_scope", scope="read:data""#);
     /// ```
     pub fn to_response<B: Default>(&self, realm: &str) -> http::Response<B> {
+        self.to_response_with(&Challenge::bearer(realm))
+    }
+
+    /// [`to_response`](Self::to_response) with a given challenge (e.g. `DPoP`); adds the
+    /// `DPoP-Nonce` header for [`AuthError::UseDpopNonce`].
+    pub fn to_response_with<B: Default>(&self, c: &Challenge<'_>) -> http::Response<B> {
         let mut res = http::Response::new(B::default());
         *res.status_mut() = self.status();
         let h = res.headers_mut();
-        if let Some(v) = self.www_authenticate(realm) {
+        if let Some(v) = self.challenge(c) {
             h.insert(header::WWW_AUTHENTICATE, v);
+        }
+        if let AuthError::UseDpopNonce { nonce } = self
+            && let Ok(v) = HeaderValue::from_str(nonce)
+        {
+            h.insert("dpop-nonce", v);
         }
         if let AuthError::KeysUnavailable { retry_after } = self {
             h.insert(
@@ -199,6 +259,28 @@ impl AuthError {
         }
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         res
+    }
+}
+
+/// The algorithms advertised in `DPoP` challenges when none are configured.
+pub const DEFAULT_DPOP_ALGS: &str = "ES256 ES384 EdDSA RS256 PS256";
+
+/// What a `WWW-Authenticate` challenge carries besides the error.
+#[derive(Debug, Clone, Copy)]
+pub struct Challenge<'a> {
+    /// The realm.
+    pub realm: &'a str,
+    /// `Some(algs)` for a `DPoP` challenge (space-separated algorithm names).
+    pub dpop_algs: Option<&'a str>,
+}
+
+impl<'a> Challenge<'a> {
+    /// A `Bearer` challenge.
+    pub fn bearer(realm: &'a str) -> Self {
+        Challenge {
+            realm,
+            dpop_algs: None,
+        }
     }
 }
 
@@ -332,6 +414,60 @@ mod tests {
             assert_eq!(res.headers()["cache-control"], "no-store");
             assert!(!e.reason().is_empty());
         }
+    }
+
+    #[test]
+    fn delegation_and_proof_of_possession_variants() {
+        let www = |e: &AuthError| {
+            e.www_authenticate("r")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(AuthError::ActorNotAllowed.status(), 403);
+        assert!(
+            www(&AuthError::ActorNotAllowed)
+                .starts_with(r#"Bearer realm="r", error="insufficient_scope""#)
+        );
+        for e in [
+            AuthError::Delegation("too deep"),
+            AuthError::ProofOfPossession("no certificate"),
+        ] {
+            assert_eq!(e.status(), 401);
+            assert!(www(&e).contains(r#"error="invalid_token""#));
+        }
+        let e = AuthError::InvalidDpopProof("bad htm");
+        assert_eq!(e.status(), 401);
+        assert_eq!(
+            www(&e),
+            format!(
+                r#"DPoP realm="r", error="invalid_dpop_proof", error_description="invalid DPoP proof: bad htm", algs="{DEFAULT_DPOP_ALGS}""#
+            )
+        );
+        let e = AuthError::UseDpopNonce {
+            nonce: "n0nce".into(),
+        };
+        let res = e.to_response::<()>("r");
+        assert_eq!(res.status(), 401);
+        assert_eq!(res.headers()["dpop-nonce"], "n0nce");
+        assert!(
+            res.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains(r#"error="use_dpop_nonce""#)
+        );
+        let c = Challenge {
+            realm: "r",
+            dpop_algs: Some("ES256"),
+        };
+        let v = AuthError::Expired.challenge(&c).unwrap();
+        assert!(
+            v.to_str()
+                .unwrap()
+                .starts_with("DPoP realm=\"r\", error=\"invalid_token\"")
+                && v.to_str().unwrap().ends_with("algs=\"ES256\"")
+        );
     }
 
     #[test]

@@ -34,6 +34,7 @@ mod error;
 pub mod jwk;
 pub mod keys;
 pub mod layer;
+pub mod pop;
 pub mod scope;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -41,11 +42,12 @@ mod validate;
 
 pub use algorithm::{Algorithm, KeyKind, UnsupportedAlgorithm};
 pub use claims::{Principal, RegisteredClaims};
-pub use error::{AuthError, ConfigError};
-pub use layer::{AuthContext, AuthLayer, AuthService, RequireScopes};
+pub use error::{AuthError, Challenge, ConfigError, DEFAULT_DPOP_ALGS};
+pub use layer::{ActorMatch, AuthContext, AuthLayer, AuthService, RequireActor, RequireScopes};
 pub use validate::{
-    Clock, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TOKEN_CACHE_CAPACITY, DEFAULT_TYPES,
-    MAX_LEEWAY, SystemClock, Validator, ValidatorBuilder,
+    Clock, DEFAULT_LEEWAY, DEFAULT_MAX_DELEGATION_DEPTH, DEFAULT_MAX_TOKEN_SIZE,
+    DEFAULT_TOKEN_CACHE_CAPACITY, DEFAULT_TYPES, MAX_LEEWAY, SystemClock, Validator,
+    ValidatorBuilder,
 };
 
 /// The README's Rust examples compile as doctests.

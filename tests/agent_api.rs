@@ -75,7 +75,8 @@ fn wildcard(needed: &str) -> String {
 async fn every_route_and_every_case() {
     let (issuer, app) = setup().await;
     let tok = |scope: &str| -> TokenBuilder {
-        let b = issuer.token();
+        // Delegated tokens everywhere: `/delegate` requires an allowed current actor.
+        let b = issuer.token().actor_chain([app::DELEGATE_ACTORS[0]]);
         if scope.is_empty() { b } else { b.scope(scope) }
     };
     for (method, path, needed) in app::ROUTES {
@@ -213,6 +214,52 @@ async fn path_parameters_fill_the_requirement() {
             "{bad}"
         );
     }
+}
+
+#[tokio::test]
+async fn delegate_takes_only_allowed_current_actors() {
+    let (issuer, app) = setup().await;
+    let tok = |actors: &[&str]| {
+        issuer
+            .token()
+            .scope("delegate:analysis")
+            .actor_chain(actors.iter().copied())
+            .sign()
+    };
+    assert_eq!(
+        send(
+            &app,
+            "POST",
+            "/delegate",
+            Some(&tok(&["orchestrator-agent", "ui"]))
+        )
+        .await
+        .status(),
+        200
+    );
+    assert_eq!(
+        send(
+            &app,
+            "POST",
+            "/delegate",
+            Some(&tok(&["rogue", "orchestrator"]))
+        )
+        .await
+        .status(),
+        403
+    );
+    assert_eq!(
+        send(&app, "POST", "/delegate", Some(&tok(&[])))
+            .await
+            .status(),
+        403
+    );
+    let deep = tok(&["orchestrator", "b", "c", "d", "e"]);
+    assert_eq!(
+        send(&app, "POST", "/delegate", Some(&deep)).await.status(),
+        401,
+        "depth limit"
+    );
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! The `agent_api` router, shared by the example binary and its integration tests.
 
 use a2a_guard::axum::Claims;
-use a2a_guard::{Principal, RequireScopes, Validator};
+use a2a_guard::{Principal, RequireActor, RequireScopes, Validator};
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -16,6 +16,9 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/payments", "execute:payment"),
     ("POST", "/delegate", "delegate:analysis"),
 ];
+
+/// The current actors (RFC 8693 `act.sub`) that may call `POST /delegate`.
+pub const DELEGATE_ACTORS: &[&str] = &["orchestrator", "orchestrator-agent"];
 
 /// The API: `/health` open, everything else behind the validator's layer.
 pub fn router(validator: Validator) -> Router {
@@ -39,7 +42,9 @@ pub fn router(validator: Validator) -> Router {
         )
         .route(
             "/delegate",
-            post(delegate).route_layer(RequireScopes::all(["delegate:analysis"])),
+            post(delegate)
+                .route_layer(RequireActor::any(DELEGATE_ACTORS.iter().copied()))
+                .route_layer(RequireScopes::all(["delegate:analysis"])),
         )
         .layer(validator.layer());
     Router::new()

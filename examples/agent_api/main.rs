@@ -87,6 +87,7 @@ async fn main() {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = match parse_args() {
         Ok(a) => a,
@@ -151,11 +152,21 @@ fn print_curl_lines(dev: &TestIssuer, addr: SocketAddr) {
         dev.issuer()
     );
     for (method, path, scope) in app::ROUTES {
-        let mut ok = dev.token().lifetime(Duration::from_secs(3600));
-        if !scope.is_empty() {
-            ok = ok.scope(*scope);
+        // `POST /delegate` takes only delegated tokens whose current actor is allowed.
+        let token = || {
+            let t = dev.token().lifetime(Duration::from_secs(3600));
+            if *path == "/delegate" {
+                t.actor_chain(["orchestrator-agent"])
+            } else {
+                t
+            }
+        };
+        let ok = if scope.is_empty() {
+            token()
+        } else {
+            token().scope(*scope)
         }
-        let ok = ok.sign();
+        .sign();
         println!(
             "# {method} {path}  needs {}",
             if scope.is_empty() {

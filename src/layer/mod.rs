@@ -19,12 +19,16 @@
 //! ```
 
 mod auth;
-mod scopes;
+pub mod guard;
+mod require_actor;
+mod require_scopes;
 
 use std::sync::Arc;
 
 pub use auth::{AuthLayer, AuthService, ResponseFuture};
-pub use scopes::{RequireScopes, RequireScopesService, ScopesFuture};
+pub use guard::{GuardFuture, GuardService};
+pub use require_actor::{ActorMatch, RequireActor, RequireActorService};
+pub use require_scopes::{RequireScopes, RequireScopesService};
 
 use http::{HeaderValue, Response, header};
 
@@ -104,6 +108,10 @@ impl AuthContext {
     pub fn scopes(&self) -> &ScopeSet {
         self.principal.scopes()
     }
+    /// The current actor of a delegated token (RFC 8693 §4.1).
+    pub fn actor(&self) -> Option<&crate::claims::Actor> {
+        self.principal.registered().act.as_ref()
+    }
     /// The delegation chain's subjects, current actor first.
     pub fn actors(&self) -> impl Iterator<Item = &str> {
         std::iter::successors(self.principal.registered().act.as_ref(), |a| {
@@ -121,10 +129,10 @@ impl AuthContext {
     }
 }
 
-/// Marks a response with the scope decision, so the auth layer's single audit event can
+/// Marks a response with a route guard's decision, so the auth layer's single audit event can
 /// report it.
 #[derive(Debug, Clone)]
-pub(crate) struct ScopeOutcome {
+pub(crate) struct GuardOutcome {
     pub(crate) required: String,
     pub(crate) error: Option<AuthError>,
 }
@@ -132,8 +140,12 @@ pub(crate) struct ScopeOutcome {
 /// The rejection response: RFC 6750 for HTTP; for gRPC (`content-type: application/grpc…`)
 /// a trailers-only response with the matching `grpc-status` (16 unauthenticated, 7 permission
 /// denied, 14 unavailable), so tonic clients see a proper status.
-pub(crate) fn reject<B: Default>(err: &AuthError, realm: &str, grpc: bool) -> Response<B> {
-    let mut res = err.to_response::<B>(realm);
+pub(crate) fn reject<B: Default>(
+    err: &AuthError,
+    challenge: &crate::Challenge<'_>,
+    grpc: bool,
+) -> Response<B> {
+    let mut res = err.to_response_with::<B>(challenge);
     if grpc {
         let code = match err.status().as_u16() {
             403 => "7",

@@ -35,12 +35,14 @@
 //! # }
 //! ```
 
+mod dpop;
 mod issuer;
 mod key;
 mod server;
 mod token;
 mod weak_rsa;
 
+pub use dpop::{DpopKey, ProofBuilder};
 pub use issuer::{TestIssuer, TestIssuerBuilder};
 pub use key::{KeyError, SigningKey};
 pub use server::Behavior;

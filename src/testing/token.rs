@@ -215,6 +215,47 @@ impl TokenBuilder {
         self
     }
 
+    /// Make the token delegated (RFC 8693 §4.1): `act` nests these actors, current actor
+    /// first, as a token-exchange token carries them.
+    ///
+    /// ```no_run
+    /// # async fn demo(issuer: a2a_guard::testing::TestIssuer) {
+    /// // The orchestrator, acting for user-42, called via the planner before it.
+    /// let t = issuer.token().subject("user-42").actor_chain(["orchestrator", "planner"]).scope("read:data").sign();
+    /// # }
+    /// ```
+    pub fn actor_chain<I, S>(self, actors: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let actors: Vec<String> = actors.into_iter().map(Into::into).collect();
+        let act = actors.into_iter().rev().fold(None::<Value>, |inner, sub| {
+            let mut a = Map::new();
+            a.insert("sub".into(), sub.into());
+            if let Some(inner) = inner {
+                a.insert("act".into(), inner);
+            }
+            Some(Value::Object(a))
+        });
+        match act {
+            Some(act) => self.claim("act", act),
+            None => self.remove_claim("act"),
+        }
+    }
+
+    /// Bind the token to a DPoP key: `cnf.jkt` = the key's RFC 7638 thumbprint (RFC 9449 §6).
+    pub fn dpop_bound(self, key: &super::DpopKey) -> Self {
+        self.claim("cnf", serde_json::json!({ "jkt": key.thumbprint() }))
+    }
+
+    /// Bind the token to a client certificate: `cnf.x5t#S256` = base64url SHA-256 of its
+    /// DER (RFC 8705 §3.1).
+    pub fn certificate_bound(self, cert_der: &[u8]) -> Self {
+        let x5t = crate::pop::ClientCertificate::from_der(cert_der.to_vec()).thumbprint();
+        self.claim("cnf", serde_json::json!({ "x5t#S256": x5t }))
+    }
+
     /// The claims as they stand.
     pub fn claims(&self) -> &Map<String, Value> {
         &self.claims

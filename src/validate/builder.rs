@@ -27,6 +27,8 @@ pub const DEFAULT_MAX_TOKEN_SIZE: usize = 16 * 1024;
 /// Default accepted `typ` values (RFC 9068 §2.1), compared case-insensitively, with the
 /// `application/` prefix optional.
 pub const DEFAULT_TYPES: &[&str] = &["at+jwt"];
+/// Default maximum number of actors in a token's delegation chain (RFC 8693 `act`).
+pub const DEFAULT_MAX_DELEGATION_DEPTH: usize = 4;
 
 enum IssuerSpec {
     Static(KeySet),
@@ -58,6 +60,8 @@ struct Settings {
     max_jwks_bytes: usize,
     snapshot_file: Option<PathBuf>,
     token_cache: Option<u64>,
+    max_delegation_depth: usize,
+    delegated_scope_ceiling: Option<Vec<crate::scope::Scope>>,
 }
 
 /// Configures a [`Validator`]. Start with [`Validator::builder`].
@@ -106,6 +110,8 @@ impl ValidatorBuilder<ExtraClaims> {
                 max_jwks_bytes: keys::DEFAULT_MAX_JWKS_BYTES,
                 snapshot_file: None,
                 token_cache: Some(crate::DEFAULT_TOKEN_CACHE_CAPACITY),
+                max_delegation_depth: DEFAULT_MAX_DELEGATION_DEPTH,
+                delegated_scope_ceiling: None,
             },
             _claims: PhantomData,
         }
@@ -321,6 +327,28 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
         self
     }
 
+    /// Reject tokens whose RFC 8693 delegation chain (`act`, nested) has more actors than
+    /// this (default [`DEFAULT_MAX_DELEGATION_DEPTH`]).
+    pub fn max_delegation_depth(mut self, depth: usize) -> Self {
+        self.s.max_delegation_depth = depth;
+        self
+    }
+
+    /// Delegated tokens (with `act`) may only carry scopes covered by these (prefix and `*`
+    /// rules), so a token-exchange token is always narrower than the ceiling.
+    ///
+    /// ```
+    /// let b = a2a_guard::Validator::builder().delegated_scope_ceiling(["read:*", "delegate:analysis"]);
+    /// ```
+    pub fn delegated_scope_ceiling<'a>(
+        mut self,
+        ceiling: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        self.s.delegated_scope_ceiling =
+            Some(ceiling.into_iter().map(crate::scope::Scope::new).collect());
+        self
+    }
+
     /// Use your own HTTP client (proxies, mTLS, custom roots). Set its timeouts yourself.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.s.http_client = Some(client);
@@ -458,6 +486,8 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
                 clock: s.clock,
                 scope_claim: s.scope_claim,
                 business_hours: s.business_hours,
+                max_delegation_depth: s.max_delegation_depth,
+                delegated_scope_ceiling: s.delegated_scope_ceiling,
             },
             s.token_cache.filter(|c| *c > 0),
         ))

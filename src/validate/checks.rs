@@ -42,7 +42,31 @@ pub(super) fn static_checks(
         }
     }
     let scopes = scopes(cfg, payload, &registered)?;
+    delegation(cfg, &registered, &scopes)?;
     Ok((registered, scopes))
+}
+
+/// RFC 8693 §4.1 delegation policy: bounded chain depth, and (optionally) delegated tokens
+/// may only carry scopes under a ceiling.
+fn delegation(cfg: &Config, r: &RegisteredClaims, scopes: &ScopeSet) -> Result<(), AuthError> {
+    let Some(act) = &r.act else { return Ok(()) };
+    let depth = std::iter::successors(Some(act), |a| a.act.as_deref()).count();
+    if depth > cfg.max_delegation_depth {
+        return Err(AuthError::Delegation(
+            "the delegation chain is deeper than allowed",
+        ));
+    }
+    if let Some(ceiling) = &cfg.delegated_scope_ceiling
+        && !scopes
+            .iter()
+            .filter(|s| !s.is_temporal())
+            .all(|s| ceiling.iter().any(|c| c.covers(s)))
+    {
+        return Err(AuthError::Delegation(
+            "the delegated token carries scopes above the ceiling",
+        ));
+    }
+    Ok(())
 }
 
 /// The checks whose outcome changes with time: `exp`, `nbf`, `iat`, temporal scopes. Run on

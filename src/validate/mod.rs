@@ -36,7 +36,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub use builder::{
-    DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TYPES, MAX_LEEWAY, ValidatorBuilder,
+    DEFAULT_LEEWAY, DEFAULT_MAX_DELEGATION_DEPTH, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TYPES,
+    MAX_LEEWAY, ValidatorBuilder,
 };
 pub use token_cache::DEFAULT_TOKEN_CACHE_CAPACITY;
 
@@ -102,6 +103,8 @@ pub(crate) struct Config {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) scope_claim: ScopeClaim,
     pub(crate) business_hours: Option<BusinessHours>,
+    pub(crate) max_delegation_depth: usize,
+    pub(crate) delegated_scope_ceiling: Option<Vec<crate::scope::Scope>>,
 }
 
 /// Validates bearer JWT access tokens. Cheap to clone (an `Arc` inside).
@@ -288,6 +291,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
             realm: realm.into(),
             optional: false,
             rules: Default::default(),
+            dpop: Default::default(),
         }
     }
 

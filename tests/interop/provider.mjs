@@ -23,7 +23,8 @@
 // Token exchange (grant_type=urn:ietf:params:oauth:grant-type:token-exchange): the caller
 // presents `subject_token` (an access token this provider issued, subject_token_type
 // urn:ietf:params:oauth:token-type:access_token), `resource=urn:agent-api` and optionally a
-// narrower `scope` (must be a subset of the subject token's scope; default: the same scope).
+// narrower `scope` (must be a subset of the subject token's scope; default: the same scope);
+// `audience=agent-api` is accepted alongside. The subject token's own `aud` is not checked.
 // The issued token keeps the subject token's `sub`, has `client_id` = the caller and
 // `act: {"sub": <caller>}`, nesting the subject token's own `act` if it had one (RFC 8693 §4.1).
 // An optional `actor_token` must be one of our access tokens whose `sub` is the caller.
@@ -149,6 +150,11 @@ async function tokenExchangeHandler(ctx) {
     }
   }
 
+  for (const audience of [].concat(params.audience ?? [])) {
+    if (audience !== AUDIENCE) {
+      throw new errors.InvalidTarget(`unknown audience ${audience}; use ${AUDIENCE} or resource=${RESOURCE}`);
+    }
+  }
   const resources = [].concat(params.resource ?? []);
   if (resources.length !== 1) {
     throw new errors.InvalidTarget(`exactly one resource is required (${RESOURCE})`);

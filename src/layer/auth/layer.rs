@@ -5,6 +5,7 @@ use tower_layer::Layer;
 use super::AuthService;
 use crate::Validator;
 use crate::claims::ExtraClaims;
+use crate::pop::DpopConfig;
 use crate::scope::ScopeRules;
 
 /// Applies [`AuthService`]. Cheap to clone. Build it with [`Validator::layer`].
@@ -19,6 +20,7 @@ pub struct AuthLayer<C = ExtraClaims> {
     pub(crate) realm: Arc<str>,
     pub(crate) optional: bool,
     pub(crate) rules: Arc<ScopeRules>,
+    pub(crate) dpop: Arc<DpopConfig>,
 }
 
 impl<C> Clone for AuthLayer<C> {
@@ -28,6 +30,7 @@ impl<C> Clone for AuthLayer<C> {
             realm: self.realm.clone(),
             optional: self.optional,
             rules: self.rules.clone(),
+            dpop: self.dpop.clone(),
         }
     }
 }
@@ -52,6 +55,13 @@ impl<C> AuthLayer<C> {
     /// `OptionalClaims`). A token that is present but invalid is still rejected.
     pub fn optional(mut self) -> Self {
         self.optional = true;
+        self
+    }
+
+    /// DPoP settings (RFC 9449): external URL for `htu`, algorithms, `iat` window, replay
+    /// store, server nonces. DPoP-bound tokens are always checked; this tunes how.
+    pub fn dpop(mut self, config: DpopConfig) -> Self {
+        self.dpop = Arc::new(config);
         self
     }
 

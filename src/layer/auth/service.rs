@@ -5,9 +5,11 @@ use serde::de::DeserializeOwned;
 use tower_service::Service;
 
 use super::{AuthLayer, ResponseFuture};
+use crate::Challenge;
 use crate::audit::{self, Decision};
 use crate::bearer::{self, Credentials};
-use crate::layer::{AuthContext, ScopeOutcome, is_grpc, reject};
+use crate::layer::{AuthContext, GuardOutcome, is_grpc, reject};
+use crate::pop::{self, RequestRef, Scheme};
 
 /// Authenticates requests; see [`AuthLayer`] and the [`layer`](crate::layer) module.
 pub struct AuthService<S, C> {
@@ -60,26 +62,67 @@ where
                 let method = req.method().clone();
                 let path = req.uri().path().to_owned();
                 let grpc = is_grpc(req.headers());
-                let deny = |err: crate::AuthError, ctx: Option<&AuthContext>| {
-                    audit::emit(&Decision {
-                        allowed: false,
-                        reason: err.reason(),
-                        status: err.status().as_u16(),
-                        method: &method,
-                        path: &path,
-                        ctx,
-                        required: None,
-                    });
-                    Ok(reject(&err, &layer.realm, grpc))
+                let deny =
+                    |err: crate::AuthError, ctx: Option<&AuthContext>, dpop_request: bool| {
+                        audit::emit(&Decision {
+                            allowed: false,
+                            reason: err.reason(),
+                            status: err.status().as_u16(),
+                            method: &method,
+                            path: &path,
+                            ctx,
+                            required: None,
+                        });
+                        // RFC 9449 §7.1: a request made with DPoP is answered with a DPoP challenge.
+                        let algs = dpop_request.then(|| layer.dpop.algs());
+                        Ok(reject(
+                            &err,
+                            &Challenge {
+                                realm: &layer.realm,
+                                dpop_algs: algs,
+                            },
+                            grpc,
+                        ))
+                    };
+                let (scheme, token) = match bearer::extract(req.headers(), req.uri().query()) {
+                    Err(e) => return deny(e, None, false),
+                    Ok(Credentials::None) => (None, None),
+                    Ok(Credentials::Bearer(t)) => (Some(Scheme::Bearer), Some(t)),
+                    Ok(Credentials::Dpop(t)) => (Some(Scheme::Dpop), Some(t)),
                 };
-                let verified = match bearer::extract(req.headers(), req.uri().query()) {
-                    Err(e) => return deny(e, None),
-                    Ok(Credentials::None) if layer.optional => None,
-                    Ok(Credentials::None) => return deny(crate::AuthError::MissingToken, None),
-                    Ok(Credentials::Bearer(token)) => match layer.validator.verify(token).await {
-                        Ok(v) => Some(v),
-                        Err(e) => return deny(e, None),
-                    },
+                let verified = match (scheme, token) {
+                    (Some(scheme), Some(token)) => {
+                        let dpop_request = scheme == Scheme::Dpop;
+                        let v = match layer.validator.verify(token).await {
+                            Ok(v) => v,
+                            Err(e) => return deny(e, None, dpop_request),
+                        };
+                        let view = RequestRef {
+                            method: req.method(),
+                            uri: req.uri(),
+                            headers: req.headers(),
+                            extensions: req.extensions(),
+                        };
+                        if let Err(e) = pop::check(
+                            &layer.dpop,
+                            v.principal.registered().cnf.as_ref(),
+                            scheme,
+                            token,
+                            &view,
+                        )
+                        .await
+                        {
+                            let ctx = AuthContext::new(
+                                v.principal.clone(),
+                                layer.rules.clone(),
+                                layer.realm.clone(),
+                            );
+                            return deny(e, Some(&ctx), dpop_request);
+                        }
+                        Some(v)
+                    }
+                    _ if layer.optional => None,
+                    _ => return deny(crate::AuthError::MissingToken, None, false),
                 };
                 let ctx = verified.map(|v| {
                     let ctx = AuthContext::new(
@@ -92,7 +135,7 @@ where
                     ctx
                 });
                 let res = inner.call(req).await?;
-                let outcome = res.extensions().get::<ScopeOutcome>();
+                let outcome = res.extensions().get::<GuardOutcome>();
                 let error = outcome.and_then(|o| o.error.as_ref());
                 audit::emit(&Decision {
                     allowed: error.is_none(),

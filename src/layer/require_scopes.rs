@@ -4,7 +4,9 @@ use std::sync::Arc;
 use http::request::Parts;
 use tower_layer::Layer;
 
-use super::RequireScopesService;
+use super::AuthContext;
+use super::guard::{GuardService, RouteGuard};
+use crate::AuthError;
 use crate::scope::ScopeRequirement;
 
 type ComputeFn = dyn Fn(&Parts) -> ScopeRequirement + Send + Sync;
@@ -153,11 +155,29 @@ fn render_template(template: &str, parts: &Parts) -> ScopeRequirement {
     ScopeRequirement::from(out)
 }
 
+/// The service of [`RequireScopes`].
+pub type RequireScopesService<S> = GuardService<S, RequireScopes>;
+
+impl RouteGuard for RequireScopes {
+    fn evaluate(&self, ctx: Option<&AuthContext>, parts: &Parts) -> (String, Option<AuthError>) {
+        let required = self.requirement(parts);
+        let text = required.to_string();
+        let error = match ctx {
+            Some(ctx) if ctx.satisfies(&required) => None,
+            Some(_) => Some(AuthError::InsufficientScope {
+                required: text.clone(),
+            }),
+            None => Some(AuthError::MissingToken),
+        };
+        (text, error)
+    }
+}
+
 impl<S> Layer<S> for RequireScopes {
     type Service = RequireScopesService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RequireScopesService {
+        GuardService {
             inner,
             guard: self.clone(),
         }

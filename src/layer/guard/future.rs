@@ -5,11 +5,11 @@ use std::task::{Context, Poll, ready};
 use http::Response;
 use pin_project_lite::pin_project;
 
-use crate::layer::ScopeOutcome;
+use crate::layer::GuardOutcome;
 
 pin_project! {
-    /// Response future of [`RequireScopesService`](super::RequireScopesService).
-    pub struct ScopesFuture<F, B> {
+    /// Response future of [`GuardService`](super::GuardService).
+    pub struct GuardFuture<F, B> {
         #[pin]
         kind: Kind<F, B>,
     }
@@ -18,14 +18,14 @@ pin_project! {
 pin_project! {
     #[project = KindProj]
     enum Kind<F, B> {
-        Inner { #[pin] fut: F, outcome: Option<ScopeOutcome> },
+        Inner { #[pin] fut: F, outcome: Option<GuardOutcome> },
         Ready { res: Option<Response<B>> },
     }
 }
 
-impl<F, B> ScopesFuture<F, B> {
-    pub(crate) fn inner(fut: F, outcome: ScopeOutcome) -> Self {
-        ScopesFuture {
+impl<F, B> GuardFuture<F, B> {
+    pub(crate) fn inner(fut: F, outcome: GuardOutcome) -> Self {
+        GuardFuture {
             kind: Kind::Inner {
                 fut,
                 outcome: Some(outcome),
@@ -34,13 +34,13 @@ impl<F, B> ScopesFuture<F, B> {
     }
 
     pub(crate) fn ready(res: Response<B>) -> Self {
-        ScopesFuture {
+        GuardFuture {
             kind: Kind::Ready { res: Some(res) },
         }
     }
 }
 
-impl<F, B, E> Future for ScopesFuture<F, B>
+impl<F, B, E> Future for GuardFuture<F, B>
 where
     F: Future<Output = Result<Response<B>, E>>,
 {

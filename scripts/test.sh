@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The test command (README "Run the tests"): installs what the tests need if it is missing
+# (redis-server for the shared DPoP replay store, Node.js/npm for the oidc-provider interop),
+# then runs the whole suite: `cargo test --all-features` and the interop script.
+# Everything listens on 127.0.0.1 only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+have() { command -v "$1" >/dev/null 2>&1; }
+apt_install() {
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo -n"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+if ! have redis-server; then
+    echo "==> installing redis-server"
+    apt_install redis-server
+fi
+if ! have node || ! have npm; then
+    echo "==> installing nodejs and npm"
+    apt_install nodejs npm
+fi
+
+echo "==> cargo test --all-features"
+cargo test --all-features
+
+echo "==> interop: agent_api against oidc-provider"
+tests/interop/run.sh

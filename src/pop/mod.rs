@@ -1,0 +1,70 @@
+//! Proof of possession: certificate-bound tokens (RFC 8705) and DPoP (RFC 9449).
+//!
+//! A token bound with `cnf.x5t#S256` is accepted only with the matching client certificate
+//! in the request's extensions ([`ClientCertificate`], put there by your TLS acceptor). A
+//! token bound with `cnf.jkt` is accepted only as `Authorization: DPoP <token>` with a valid
+//! `DPoP` proof signed by that key; sent as `Bearer` it is refused (RFC 9449 §7.2). These
+//! checks run in [`AuthService`](crate::AuthService) on every request, verified-token cache
+//! hit or not.
+//!
+//! ```no_run
+//! use a2a_guard::pop::DpopConfig;
+//! # async fn demo(validator: a2a_guard::Validator) {
+//! // Behind a proxy, say what URL clients sign (`htu`).
+//! let layer = validator.layer().dpop(DpopConfig::new().external_url("https://agents.example.com"));
+//! # }
+//! ```
+
+mod dpop;
+mod mtls;
+#[cfg(feature = "redis")]
+mod redis_store;
+mod replay;
+
+use std::sync::Arc;
+
+pub use dpop::{DEFAULT_DPOP_IAT_AHEAD, DEFAULT_DPOP_IAT_BEHIND, DpopConfig, jwk_thumbprint};
+pub use mtls::ClientCertificate;
+#[cfg(feature = "redis")]
+pub use redis_store::RedisReplayStore;
+pub use replay::{MemoryReplayStore, ReplayStore, ReplayStoreError};
+
+use crate::AuthError;
+
+/// The parts of a request the binding checks read.
+pub(crate) struct RequestRef<'a> {
+    pub(crate) method: &'a http::Method,
+    pub(crate) uri: &'a http::Uri,
+    pub(crate) headers: &'a http::HeaderMap,
+    pub(crate) extensions: &'a http::Extensions,
+}
+use crate::claims::Confirmation;
+
+/// How the token arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    Bearer,
+    Dpop,
+}
+
+/// Check every binding the token carries against the request.
+pub(crate) async fn check(
+    dpop: &Arc<DpopConfig>,
+    cnf: Option<&Confirmation>,
+    scheme: Scheme,
+    token: &str,
+    parts: &RequestRef<'_>,
+) -> Result<(), AuthError> {
+    let cnf = cnf.cloned().unwrap_or_default();
+    if let Some(x5t) = &cnf.x5t_s256 {
+        mtls::check(x5t, parts)?;
+    }
+    match (&cnf.jkt, scheme) {
+        (Some(_), Scheme::Bearer) => Err(AuthError::ProofOfPossession(
+            "a DPoP-bound token must be sent with the DPoP scheme",
+        )),
+        (None, Scheme::Dpop) => Err(AuthError::ProofOfPossession("the token is not DPoP-bound")),
+        (Some(jkt), Scheme::Dpop) => dpop.verify(jkt, token, parts).await,
+        (None, Scheme::Bearer) => Ok(()),
+    }
+}
