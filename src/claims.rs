@@ -16,7 +16,7 @@ use crate::scope::ScopeSet;
 pub type ExtraClaims = Map<String, Value>;
 
 /// The `aud` claim: one string or an array of strings (RFC 7519 §4.1.3).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Audience {
     /// No `aud`.
@@ -26,6 +26,40 @@ pub enum Audience {
     One(String),
     /// Several audiences.
     Many(Vec<String>),
+}
+
+/// A direct visitor rather than `#[serde(untagged)]`, which buffers the value and builds
+/// an error per variant tried, on every token.
+impl<'de> Deserialize<'de> for Audience {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Audience;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Audience, E> {
+                Ok(Audience::One(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Audience, E> {
+                Ok(Audience::One(v))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Audience, E> {
+                Ok(Audience::None)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Audience, E> {
+                Ok(Audience::None)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Audience, A::Error> {
+                let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(1).min(16));
+                while let Some(a) = seq.next_element::<String>()? {
+                    v.push(a);
+                }
+                Ok(Audience::Many(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl Audience {

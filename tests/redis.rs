@@ -46,9 +46,15 @@ async fn redis() -> Redis {
         .stdout(Stdio::null())
         .spawn()
         .expect("redis-server must be installed (scripts/test.sh installs it)");
-    let server = Redis { child, url: format!("redis://127.0.0.1:{port}/") };
+    let server = Redis {
+        child,
+        url: format!("redis://127.0.0.1:{port}/"),
+    };
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return server;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -100,3 +100,40 @@ async fn cache_off_gives_the_same_answers() {
     clock.advance(Duration::from_secs(60));
     assert_eq!(v.validate(&token).await.unwrap_err(), AuthError::Expired);
 }
+
+#[tokio::test]
+async fn a_cached_signature_on_another_payload_is_not_a_hit() {
+    let issuer = TestIssuer::start().await.unwrap();
+    let clock = ManualClock::now_real();
+    let v = builder(&issuer, &clock).build().await.unwrap();
+    let t0 = clock.get();
+    let real = issuer
+        .token()
+        .issued_at(t0)
+        .expires_at(t0 + 300)
+        .scope("read:data")
+        .sign();
+    assert!(v.validate(&real).await.is_ok());
+    // Same signature (so same cache key), payload escalated to admin.
+    let forged_payload = issuer
+        .token()
+        .issued_at(t0)
+        .expires_at(t0 + 300)
+        .scope("admin")
+        .sign();
+    let (real_signed, sig) = real.rsplit_once('.').unwrap();
+    let (forged_signed, _) = forged_payload.rsplit_once('.').unwrap();
+    assert_ne!(real_signed, forged_signed);
+    let forged = format!("{forged_signed}.{sig}");
+    assert_eq!(
+        v.validate(&forged).await.unwrap_err(),
+        AuthError::InvalidSignature
+    );
+    assert!(
+        v.validate(&real)
+            .await
+            .unwrap()
+            .scopes()
+            .contains("read:data")
+    );
+}

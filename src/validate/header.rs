@@ -1,8 +1,9 @@
 //! The JOSE header (RFC 7515 §4): parsed strictly, and only the members a verifier may use.
 
-use serde_json::Value;
+use std::borrow::Cow;
 
-use crate::claims::parse_strict;
+use serde::Deserialize;
+
 use crate::{Algorithm, AuthError};
 
 /// What the verifier takes from a token header. `jku`, `x5u`, `jwk` and `x5c` are never read:
@@ -24,53 +25,65 @@ pub(crate) fn normalize_typ(t: &str) -> String {
     }
 }
 
+/// The members a verifier reads, borrowed from the decoded header where possible. Duplicate
+/// members among these are an error (serde's derive); unknown members are skipped unread.
+#[derive(serde::Deserialize)]
+struct RawHeader<'a> {
+    #[serde(borrow, default)]
+    alg: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    kid: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    typ: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    cty: Option<Cow<'a, str>>,
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+    #[serde(default, deserialize_with = "present")]
+    b64: bool,
+}
+
+/// `true` whenever the member exists, whatever its value (even `null`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
+}
+
 pub(crate) fn parse(json: &[u8], allowed: &[Algorithm]) -> Result<Header, AuthError> {
-    let v = parse_strict(json).map_err(|_| AuthError::Malformed("the header is not valid JSON"))?;
-    let obj = v
-        .as_object()
-        .ok_or(AuthError::Malformed("the header is not a JSON object"))?;
-    let alg = match obj.get("alg") {
-        Some(Value::String(s)) => s
-            .parse::<Algorithm>()
-            .map_err(|_| AuthError::DisallowedAlgorithm)?,
-        Some(_) => return Err(AuthError::Malformed("`alg` is not a string")),
-        None => return Err(AuthError::Malformed("the header has no `alg`")),
-    };
+    // A derived struct also accepts a JSON array; a JOSE header is an object.
+    if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(AuthError::Malformed("the header is not a JSON object"));
+    }
+    let raw: RawHeader<'_> = serde_json::from_slice(json)
+        .map_err(|_| AuthError::Malformed("the header is not a valid JOSE header"))?;
+    let alg = raw
+        .alg
+        .ok_or(AuthError::Malformed("the header has no `alg`"))?
+        .parse::<Algorithm>()
+        .map_err(|_| AuthError::DisallowedAlgorithm)?;
     if !allowed.contains(&alg) {
         return Err(AuthError::DisallowedAlgorithm);
     }
     // RFC 7515 §4.1.11: a recipient must reject a token whose `crit` names an extension it
     // does not understand. This verifier understands none.
-    if obj.contains_key("crit") {
+    if raw.crit {
         return Err(AuthError::UnsupportedHeader(
             "`crit` names an extension this verifier does not support",
         ));
     }
     // RFC 7797: unencoded payloads change what is signed; refuse rather than misread.
-    if obj.contains_key("b64") {
+    if raw.b64 {
         return Err(AuthError::UnsupportedHeader("`b64` is not supported"));
     }
     // RFC 7519 §5.2: `cty: JWT` marks a nested token; an access token is never nested
     // (RFC 8725 §3.11 explicit typing), so refuse rather than validate the outer layer only.
-    match obj.get("cty") {
-        None => {}
-        Some(Value::String(c)) if !normalize_typ(c).eq("jwt") => {}
-        Some(Value::String(_)) => {
-            return Err(AuthError::UnsupportedHeader("nested JWTs are not accepted"));
-        }
-        Some(_) => return Err(AuthError::Malformed("`cty` is not a string")),
+    if raw.cty.is_some_and(|c| normalize_typ(&c) == "jwt") {
+        return Err(AuthError::UnsupportedHeader("nested JWTs are not accepted"));
     }
-    let string = |name: &'static str| match obj.get(name) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(AuthError::Malformed(match name {
-            "kid" => "`kid` is not a string",
-            _ => "`typ` is not a string",
-        })),
-    };
-    let kid = string("kid")?;
-    let typ = string("typ")?.map(|t| normalize_typ(&t));
-    Ok(Header { alg, kid, typ })
+    Ok(Header {
+        alg,
+        kid: raw.kid.map(Cow::into_owned),
+        typ: raw.typ.map(|t| normalize_typ(&t)),
+    })
 }
 
 #[cfg(test)]

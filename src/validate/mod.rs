@@ -151,6 +151,10 @@ impl Validator {
     }
 }
 
+fn signing_input_str(token: &str, len: usize) -> Box<str> {
+    token.get(..len).unwrap_or_default().into()
+}
+
 fn b64(segment: &str, what: &'static str) -> Result<Vec<u8>, AuthError> {
     URL_SAFE_NO_PAD
         .decode(segment)
@@ -187,8 +191,12 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         let Some(cache) = &self.cache else {
             return self.verify_uncached(token).await.map(Arc::new);
         };
-        let key = token_cache::key(token);
-        if let Some(hit) = cache.get(&key) {
+        let Some((signed, key)) = token_cache::key(token) else {
+            return self.verify_uncached(token).await.map(Arc::new);
+        };
+        if let Some(hit) = cache.get(&key)
+            && *hit.signed == *signed
+        {
             let issuer = &cfg.issuers[hit.issuer];
             let keys = issuer.keys.current()?;
             if keys.contains_fingerprint(&hit.key) {
@@ -269,6 +277,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
             issuer: issuer_index,
             key: *key.fingerprint(),
             ttl,
+            signed: signing_input_str(token, h.len() + 1 + p.len()),
         })
     }
 

@@ -1,0 +1,60 @@
+//! Profiling driver (not a benchmark): runs one validation path in a loop so `valgrind
+//! --tool=callgrind` can attribute instructions.
+//!
+//! ```text
+//! cargo build --release --example profile_validate
+//! valgrind --tool=callgrind target/release/examples/profile_validate uncached RS256 2000
+//! valgrind --tool=callgrind target/release/examples/profile_validate hit RS256 200000
+//! ```
+
+use a2a_guard::jwk::KeySet;
+use a2a_guard::testing::TestIssuer;
+use a2a_guard::{Algorithm, Validator};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().unwrap_or_else(|| "uncached".into());
+    let alg: Algorithm = args
+        .next()
+        .unwrap_or_else(|| "RS256".into())
+        .parse()
+        .expect("algorithm");
+    let n: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let issuer = TestIssuer::builder()
+            .algorithms([alg])
+            .start()
+            .await
+            .expect("issuer");
+        let keys = KeySet::from_value(&issuer.jwks()).expect("keys");
+        let b = Validator::builder()
+            .issuer_keys(issuer.issuer(), keys)
+            .audience(issuer.audience());
+        let v = if mode == "hit" {
+            b.build().await
+        } else {
+            b.no_token_cache().build().await
+        }
+        .expect("validator");
+        let token = issuer
+            .token()
+            .alg(alg)
+            .subject("agent:analysis-specialist-7f3a9c")
+            .claim("client_id", "orchestrator-prod-eu-west-1")
+            .scope("read:customers:eu read:orders write:reports execute:payment delegate:analysis")
+            .claim("act", serde_json::json!({"sub": "agent:orchestrator-prod"}))
+            .claim("tenant", "acme-industries-eu")
+            .sign();
+        for _ in 0..n {
+            std::hint::black_box(
+                v.validate(std::hint::black_box(&token))
+                    .await
+                    .expect("valid"),
+            );
+        }
+    });
+}
