@@ -111,6 +111,9 @@ pub enum AuthError {
     /// The DPoP proof is missing or invalid (RFC 9449 §4.3).
     #[error("invalid DPoP proof: {0}")]
     InvalidDpopProof(&'static str),
+    /// The DPoP replay store cannot be reached; DPoP requests fail closed until it can.
+    #[error("the DPoP replay store is unavailable")]
+    ReplayStoreUnavailable,
     /// The DPoP proof must carry this server nonce (RFC 9449 §8).
     #[error("a DPoP nonce is required")]
     UseDpopNonce {
@@ -128,7 +131,9 @@ impl AuthError {
             AuthError::InsufficientScope { .. } | AuthError::ActorNotAllowed => {
                 StatusCode::FORBIDDEN
             }
-            AuthError::KeysUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::KeysUnavailable { .. } | AuthError::ReplayStoreUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -136,7 +141,9 @@ impl AuthError {
     /// The RFC 6750 §3.1 error code, or `None` when none is sent (no token; keys unavailable).
     pub fn error_code(&self) -> Option<&'static str> {
         match self {
-            AuthError::MissingToken | AuthError::KeysUnavailable { .. } => None,
+            AuthError::MissingToken
+            | AuthError::KeysUnavailable { .. }
+            | AuthError::ReplayStoreUnavailable => None,
             AuthError::InvalidRequest(_) => Some("invalid_request"),
             AuthError::InsufficientScope { .. } | AuthError::ActorNotAllowed => {
                 Some("insufficient_scope")
@@ -175,6 +182,7 @@ impl AuthError {
             AuthError::ProofOfPossession(_) => "proof_of_possession",
             AuthError::InvalidDpopProof(_) => "invalid_dpop_proof",
             AuthError::UseDpopNonce { .. } => "use_dpop_nonce",
+            AuthError::ReplayStoreUnavailable => "replay_store_unavailable",
         }
     }
 
@@ -189,7 +197,7 @@ impl AuthError {
     /// The challenge for a given scheme: `DPoP` challenges (RFC 9449 §7.1) add `algs`.
     /// DPoP proof errors always use the `DPoP` scheme.
     pub fn challenge(&self, c: &Challenge<'_>) -> Option<HeaderValue> {
-        if matches!(self, AuthError::KeysUnavailable { .. }) {
+        if self.status() == StatusCode::SERVICE_UNAVAILABLE {
             return None;
         }
         let dpop = c.dpop_algs.is_some()
@@ -251,11 +259,17 @@ impl AuthError {
         {
             h.insert("dpop-nonce", v);
         }
-        if let AuthError::KeysUnavailable { retry_after } = self {
-            h.insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(retry_after.as_secs().max(1)),
-            );
+        match self {
+            AuthError::KeysUnavailable { retry_after } => {
+                h.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after.as_secs().max(1)),
+                );
+            }
+            AuthError::ReplayStoreUnavailable => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
         }
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         res
@@ -368,6 +382,7 @@ mod tests {
             AuthError::KeysUnavailable {
                 retry_after: Duration::from_secs(5),
             },
+            AuthError::ReplayStoreUnavailable,
         ]
     }
 
@@ -399,6 +414,11 @@ mod tests {
                     assert_eq!(res.status(), 503);
                     assert!(www.is_none());
                     assert_eq!(res.headers()["retry-after"], "5");
+                }
+                AuthError::ReplayStoreUnavailable => {
+                    assert_eq!(res.status(), 503);
+                    assert!(www.is_none());
+                    assert_eq!(res.headers()["retry-after"], "1");
                 }
                 other => {
                     assert_eq!(res.status(), 401, "{other:?}");

@@ -250,9 +250,7 @@ impl DpopConfig {
             Ok(false) => Err(bad("the proof was already used")),
             Err(e) => {
                 tracing::warn!(target: "a2a_guard::dpop", error = %e, "replay store unavailable; refusing DPoP requests");
-                Err(AuthError::KeysUnavailable {
-                    retry_after: Duration::from_secs(1),
-                })
+                Err(AuthError::ReplayStoreUnavailable)
             }
         }
     }
