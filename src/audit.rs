@@ -32,6 +32,12 @@ pub(crate) struct Decision<'a> {
     pub(crate) required: Option<&'a str>,
 }
 
+/// Whether any audit event would be recorded (deny events are `WARN`, allow events `INFO`):
+/// lets callers skip collecting fields nobody reads.
+pub(crate) fn wanted() -> bool {
+    tracing::enabled!(target: TARGET, tracing::Level::WARN)
+}
+
 pub(crate) fn emit(d: &Decision<'_>) {
     // Build the field strings only when someone listens.
     let enabled = if d.allowed {

@@ -133,7 +133,7 @@ impl AuthContext {
 /// report it.
 #[derive(Debug, Clone)]
 pub(crate) struct GuardOutcome {
-    pub(crate) required: String,
+    pub(crate) required: Arc<str>,
     pub(crate) error: Option<AuthError>,
 }
 

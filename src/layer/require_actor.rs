@@ -58,6 +58,8 @@ impl From<&str> for ActorMatch {
 #[derive(Debug, Clone)]
 pub struct RequireActor {
     allowed: Arc<[ActorMatch]>,
+    /// `actor:a|b`, for the audit event; computed once.
+    text: Arc<str>,
 }
 
 impl RequireActor {
@@ -67,9 +69,17 @@ impl RequireActor {
         I: IntoIterator<Item = A>,
         A: Into<ActorMatch>,
     {
-        RequireActor {
-            allowed: actors.into_iter().map(Into::into).collect(),
-        }
+        let allowed: Arc<[ActorMatch]> = actors.into_iter().map(Into::into).collect();
+        let text = format!(
+            "actor:{}",
+            allowed
+                .iter()
+                .map(|a| a.sub.as_str())
+                .collect::<Vec<_>>()
+                .join("|")
+        )
+        .into();
+        RequireActor { allowed, text }
     }
 }
 
@@ -77,15 +87,8 @@ impl RequireActor {
 pub type RequireActorService<S> = GuardService<S, RequireActor>;
 
 impl RouteGuard for RequireActor {
-    fn evaluate(&self, ctx: Option<&AuthContext>, _: &Parts) -> (String, Option<AuthError>) {
-        let text = format!(
-            "actor:{}",
-            self.allowed
-                .iter()
-                .map(|a| a.sub.as_str())
-                .collect::<Vec<_>>()
-                .join("|")
-        );
+    fn evaluate(&self, ctx: Option<&AuthContext>, _: &Parts) -> (Arc<str>, Option<AuthError>) {
+        let text = self.text.clone();
         let error = match ctx {
             None => Some(AuthError::MissingToken),
             Some(ctx) => match ctx.actor() {

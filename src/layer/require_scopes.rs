@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -13,7 +14,8 @@ type ComputeFn = dyn Fn(&Parts) -> ScopeRequirement + Send + Sync;
 
 #[derive(Clone)]
 pub(crate) enum Source {
-    Fixed(Arc<ScopeRequirement>),
+    /// The requirement and its rendering, computed once.
+    Fixed(Arc<ScopeRequirement>, Arc<str>),
     Computed(Arc<ComputeFn>),
     #[cfg(feature = "axum")]
     Template(Arc<str>),
@@ -45,7 +47,7 @@ pub struct RequireScopes {
 impl fmt::Debug for RequireScopes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.source {
-            Source::Fixed(r) => f.debug_tuple("RequireScopes").field(r).finish(),
+            Source::Fixed(r, _) => f.debug_tuple("RequireScopes").field(r).finish(),
             Source::Computed(_) => f.write_str("RequireScopes(<fn>)"),
             #[cfg(feature = "axum")]
             Source::Template(t) => f.debug_tuple("RequireScopes").field(t).finish(),
@@ -56,8 +58,12 @@ impl fmt::Debug for RequireScopes {
 impl RequireScopes {
     /// Require this requirement.
     pub fn new(req: impl Into<ScopeRequirement>) -> Self {
-        RequireScopes {
-            source: Source::Fixed(Arc::new(req.into())),
+        {
+            let req: ScopeRequirement = req.into();
+            let text = req.to_string().into();
+            RequireScopes {
+                source: Source::Fixed(Arc::new(req), text),
+            }
         }
     }
 
@@ -109,13 +115,16 @@ impl RequireScopes {
         }
     }
 
-    pub(crate) fn requirement(&self, parts: &Parts) -> ScopeRequirement {
-        match &self.source {
-            Source::Fixed(r) => (**r).clone(),
+    /// The requirement for this request and its rendering (fixed ones are not rebuilt).
+    pub(crate) fn requirement(&self, parts: &Parts) -> (Cow<'_, ScopeRequirement>, Arc<str>) {
+        let computed = match &self.source {
+            Source::Fixed(r, text) => return (Cow::Borrowed(&**r), text.clone()),
             Source::Computed(f) => f(parts),
             #[cfg(feature = "axum")]
             Source::Template(t) => render_template(t, parts),
-        }
+        };
+        let text = computed.to_string().into();
+        (Cow::Owned(computed), text)
     }
 }
 
@@ -159,13 +168,12 @@ fn render_template(template: &str, parts: &Parts) -> ScopeRequirement {
 pub type RequireScopesService<S> = GuardService<S, RequireScopes>;
 
 impl RouteGuard for RequireScopes {
-    fn evaluate(&self, ctx: Option<&AuthContext>, parts: &Parts) -> (String, Option<AuthError>) {
-        let required = self.requirement(parts);
-        let text = required.to_string();
+    fn evaluate(&self, ctx: Option<&AuthContext>, parts: &Parts) -> (Arc<str>, Option<AuthError>) {
+        let (required, text) = self.requirement(parts);
         let error = match ctx {
             Some(ctx) if ctx.satisfies(&required) => None,
             Some(_) => Some(AuthError::InsufficientScope {
-                required: text.clone(),
+                required: text.to_string(),
             }),
             None => Some(AuthError::MissingToken),
         };

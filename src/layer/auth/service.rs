@@ -59,20 +59,23 @@ where
         let layer = self.layer.clone();
         ResponseFuture {
             inner: Box::pin(async move {
-                let method = req.method().clone();
-                let path = req.uri().path().to_owned();
+                // Collected only when an audit subscriber listens.
+                let route =
+                    audit::wanted().then(|| (req.method().clone(), req.uri().path().to_owned()));
                 let grpc = is_grpc(req.headers());
                 let deny =
                     |err: crate::AuthError, ctx: Option<&AuthContext>, dpop_request: bool| {
-                        audit::emit(&Decision {
-                            allowed: false,
-                            reason: err.reason(),
-                            status: err.status().as_u16(),
-                            method: &method,
-                            path: &path,
-                            ctx,
-                            required: None,
-                        });
+                        if let Some((method, path)) = &route {
+                            audit::emit(&Decision {
+                                allowed: false,
+                                reason: err.reason(),
+                                status: err.status().as_u16(),
+                                method,
+                                path,
+                                ctx,
+                                required: None,
+                            });
+                        }
                         // RFC 9449 §7.1: a request made with DPoP is answered with a DPoP challenge.
                         let algs = dpop_request.then(|| layer.dpop.algs());
                         Ok(reject(
@@ -135,17 +138,19 @@ where
                     ctx
                 });
                 let res = inner.call(req).await?;
-                let outcome = res.extensions().get::<GuardOutcome>();
-                let error = outcome.and_then(|o| o.error.as_ref());
-                audit::emit(&Decision {
-                    allowed: error.is_none(),
-                    reason: error.map_or("ok", |e| e.reason()),
-                    status: res.status().as_u16(),
-                    method: &method,
-                    path: &path,
-                    ctx: ctx.as_ref(),
-                    required: outcome.map(|o| o.required.as_str()),
-                });
+                if let Some((method, path)) = &route {
+                    let outcome = res.extensions().get::<GuardOutcome>();
+                    let error = outcome.and_then(|o| o.error.as_ref());
+                    audit::emit(&Decision {
+                        allowed: error.is_none(),
+                        reason: error.map_or("ok", |e| e.reason()),
+                        status: res.status().as_u16(),
+                        method,
+                        path,
+                        ctx: ctx.as_ref(),
+                        required: outcome.map(|o| &*o.required),
+                    });
+                }
                 Ok(res)
             }),
         }

@@ -24,12 +24,9 @@ pin_project! {
 }
 
 impl<F, B> GuardFuture<F, B> {
-    pub(crate) fn inner(fut: F, outcome: GuardOutcome) -> Self {
+    pub(crate) fn inner(fut: F, outcome: Option<GuardOutcome>) -> Self {
         GuardFuture {
-            kind: Kind::Inner {
-                fut,
-                outcome: Some(outcome),
-            },
+            kind: Kind::Inner { fut, outcome },
         }
     }
 

@@ -9,6 +9,8 @@ mod service;
 pub use future::GuardFuture;
 pub use service::GuardService;
 
+use std::sync::Arc;
+
 use http::request::Parts;
 
 use super::AuthContext;
@@ -19,5 +21,5 @@ pub trait RouteGuard: Clone {
     /// What the route requires, as text for the audit event and the `scope` attribute, and
     /// the error when `ctx` does not meet it. `ctx` is `None` when the request was not
     /// authenticated.
-    fn evaluate(&self, ctx: Option<&AuthContext>, parts: &Parts) -> (String, Option<AuthError>);
+    fn evaluate(&self, ctx: Option<&AuthContext>, parts: &Parts) -> (Arc<str>, Option<AuthError>);
 }

@@ -35,13 +35,12 @@ where
         match error {
             None => {
                 let req = Request::from_parts(parts, body);
-                GuardFuture::inner(
-                    self.inner.call(req),
-                    GuardOutcome {
-                        required,
-                        error: None,
-                    },
-                )
+                // The outcome only feeds the audit event: skip it when nobody listens.
+                let outcome = crate::audit::wanted().then_some(GuardOutcome {
+                    required,
+                    error: None,
+                });
+                GuardFuture::inner(self.inner.call(req), outcome)
             }
             Some(err) => {
                 let realm = ctx.map_or(DEFAULT_REALM, |c| c.realm());
