@@ -5,6 +5,7 @@
 //! cargo build --release --example profile_validate
 //! valgrind --tool=callgrind target/release/examples/profile_validate uncached RS256 2000
 //! valgrind --tool=callgrind target/release/examples/profile_validate hit RS256 200000
+//! valgrind --tool=callgrind target/release/examples/profile_validate stack RS256 100000
 //! ```
 
 use a2a_guard::jwk::KeySet;
@@ -34,7 +35,7 @@ fn main() {
         let b = Validator::builder()
             .issuer_keys(issuer.issuer(), keys)
             .audience(issuer.audience());
-        let v = if mode == "hit" {
+        let v = if mode != "uncached" {
             b.build().await
         } else {
             b.no_token_cache().build().await
@@ -49,6 +50,23 @@ fn main() {
             .claim("act", serde_json::json!({"sub": "agent:orchestrator-prod"}))
             .claim("tenant", "acme-industries-eu")
             .sign();
+        if mode == "stack" {
+            use tower::ServiceExt;
+            let guard = a2a_guard::RequireScopes::all(["read:orders"]);
+            let app = axum::Router::new()
+                .route(
+                    "/whoami",
+                    axum::routing::get(|| async { "ok" }).route_layer(guard),
+                )
+                .layer(v.layer());
+            let auth = format!("Bearer {token}");
+            for _ in 0..n {
+                let req = http::Request::get("/whoami").header("authorization", &auth);
+                let req = req.body(axum::body::Body::empty()).expect("request");
+                std::hint::black_box(app.clone().oneshot(req).await.expect("response"));
+            }
+            return;
+        }
         for _ in 0..n {
             std::hint::black_box(
                 v.validate(std::hint::black_box(&token))

@@ -50,28 +50,25 @@ pub fn extract<'a>(
             "more than one Authorization header",
         ));
     }
-    let value = value
-        .to_str()
-        .map_err(|_| AuthError::InvalidRequest("the Authorization header is not visible ASCII"))?;
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    let dpop = scheme.eq_ignore_ascii_case("dpop");
-    if !dpop && !scheme.eq_ignore_ascii_case("bearer") {
+    // Work on bytes: one pass with a lookup table (the token68 check implies ASCII).
+    let value = value.as_bytes();
+    let split = value.iter().position(|&b| b == b' ').unwrap_or(value.len());
+    let (scheme, rest) = value.split_at(split);
+    let dpop = scheme.eq_ignore_ascii_case(b"dpop");
+    if !dpop && !scheme.eq_ignore_ascii_case(b"bearer") {
         return Ok(Credentials::None);
     }
-    let token = rest.trim_start_matches(' ');
+    let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+    let token = &rest[start..];
     if token.is_empty() {
         return Err(AuthError::InvalidRequest(
             "the authorization scheme carries no token",
         ));
     }
-    if token.contains([' ', '\t', ',']) {
-        return Err(AuthError::InvalidRequest("more than one token"));
-    }
-    if !is_token68(token) {
-        return Err(AuthError::InvalidRequest(
-            "the token has characters outside token68",
-        ));
-    }
+    check_token68(token)?;
+    // Checked: every byte is ASCII.
+    let token = std::str::from_utf8(token)
+        .map_err(|_| AuthError::InvalidRequest("the token is not ASCII"))?;
     Ok(if dpop {
         Credentials::Dpop(token)
     } else {
@@ -79,13 +76,37 @@ pub fn extract<'a>(
     })
 }
 
+/// The `token68` body characters (RFC 7235 §2.1): `ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/"`.
+const TOKEN68: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        b += 1;
+    }
+    t
+};
+
 /// RFC 7235 §2.1: `token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-fn is_token68(s: &str) -> bool {
-    let body = s.trim_end_matches('=');
-    !body.is_empty()
-        && body.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        })
+fn check_token68(token: &[u8]) -> Result<(), AuthError> {
+    let pad = token.iter().rev().take_while(|&&b| b == b'=').count();
+    let body = &token[..token.len() - pad];
+    if body.is_empty() {
+        return Err(AuthError::InvalidRequest(
+            "the token has characters outside token68",
+        ));
+    }
+    if let Some(&bad) = body.iter().find(|&&b| !TOKEN68[b as usize]) {
+        return Err(AuthError::InvalidRequest(
+            if matches!(bad, b' ' | b'\t' | b',') {
+                "more than one token"
+            } else {
+                "the token has characters outside token68"
+            },
+        ));
+    }
+    Ok(())
 }
 
 fn has_access_token_param(query: &str) -> bool {
