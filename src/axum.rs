@@ -57,6 +57,15 @@ impl IntoResponse for AuthRejection {
     }
 }
 
+/// The principal the auth layer put into the request, or the 401 rejection.
+fn principal<C: Send + Sync + 'static>(parts: &Parts) -> Result<&Principal<C>, AuthRejection> {
+    parts
+        .extensions
+        .get::<Arc<Principal<C>>>()
+        .map(|p| &**p)
+        .ok_or_else(|| missing(parts))
+}
+
 fn missing(parts: &Parts) -> AuthRejection {
     let realm = parts
         .extensions
@@ -76,11 +85,7 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Arc<Principal<C>>>()
-            .map(|p| Principal::clone(p))
-            .ok_or_else(|| missing(parts))
+        principal(parts).cloned()
     }
 }
 
@@ -92,11 +97,7 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Arc<Principal<C>>>()
-            .map(|p| Claims(p.claims().clone()))
-            .ok_or_else(|| missing(parts))
+        principal::<C>(parts).map(|p| Claims(p.claims().clone()))
     }
 }
 
@@ -109,10 +110,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(OptionalClaims(
-            parts
-                .extensions
-                .get::<Arc<Principal<C>>>()
-                .map(|p| p.claims().clone()),
+            principal::<C>(parts).ok().map(|p| p.claims().clone()),
         ))
     }
 }
