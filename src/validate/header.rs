@@ -4,6 +4,8 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
+use crate::claims::parse_strict;
+
 use crate::{Algorithm, AuthError};
 
 /// What the verifier takes from a token header. `jku`, `x5u`, `jwk` and `x5c` are never read:
@@ -49,11 +51,14 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 }
 
 pub(crate) fn parse(json: &[u8], allowed: &[Algorithm]) -> Result<Header, AuthError> {
-    // A derived struct also accepts a JSON array; a JOSE header is an object.
-    if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+    // Duplicate member names are refused at every depth, read or not (RFC 7515 §4 allows
+    // either refusing or last-wins; refusing leaves no room for parser differentials).
+    let tree =
+        parse_strict(json).map_err(|_| AuthError::Malformed("the header is not valid JSON"))?;
+    if !tree.is_object() {
         return Err(AuthError::Malformed("the header is not a JSON object"));
     }
-    let raw: RawHeader<'_> = serde_json::from_slice(json)
+    let raw = RawHeader::deserialize(&tree)
         .map_err(|_| AuthError::Malformed("the header is not a valid JOSE header"))?;
     let alg = raw
         .alg
