@@ -242,3 +242,27 @@ async fn wait_for_file(path: &std::path::Path) {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_failed_kid_miss_does_not_hold_off_new_keys_for_a_whole_cooldown() {
+    let issuer = TestIssuer::start().await.unwrap();
+    let v = Validator::builder()
+        .issuer_jwks(issuer.issuer(), issuer.jwks_url())
+        .audience(issuer.audience())
+        .kid_miss_cooldown(Duration::from_secs(30))
+        .fetch_backoff(Duration::from_millis(200), Duration::from_secs(5))
+        .fetch_timeouts(Duration::from_millis(200), Duration::from_millis(300))
+        .build()
+        .await
+        .unwrap();
+    issuer.stop().await;
+    let probe = issuer.token().kid("not-yet-published").sign();
+    assert_eq!(v.validate(&probe).await.unwrap_err(), AuthError::UnknownKey);
+    // The issuer comes back with a new key: tokens signed with it pass after the short
+    // failure hold (≈ backoff), not after the 30 s cooldown.
+    issuer.restart().await.unwrap();
+    issuer.rotate(Algorithm::RS256);
+    let new = issuer.token().sign();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(v.validate(&new).await.is_ok());
+}

@@ -41,11 +41,32 @@ pub(crate) struct RemoteKeys {
     /// Serialises the compare-and-swap of fetch results (never held across I/O).
     swap: Mutex<()>,
     status: Mutex<Status>,
-    /// Single flight for kid misses, with the cooldown as its time-to-live: concurrent misses
-    /// share one fetch, and later misses inside the window reuse its outcome.
-    miss: moka::future::Cache<(), Arc<Result<(), FetchError>>>,
+    /// Single flight for kid misses: concurrent misses share one fetch, and later misses
+    /// reuse its outcome for the cooldown (after a success) or the current backoff delay
+    /// (after a failure, so a recovered issuer's new keys are not refused for a whole
+    /// cooldown).
+    miss: moka::future::Cache<(), Arc<MissOutcome>>,
     seq: AtomicU64,
     snapshot: Option<Arc<Snapshot>>,
+}
+
+/// The outcome of a kid-miss fetch and how long it stands for later misses.
+struct MissOutcome {
+    result: Result<(), FetchError>,
+    hold: Duration,
+}
+
+struct MissExpiry;
+
+impl moka::Expiry<(), Arc<MissOutcome>> for MissExpiry {
+    fn expire_after_create(
+        &self,
+        _: &(),
+        v: &Arc<MissOutcome>,
+        _: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(v.hold)
+    }
 }
 
 fn unix(t: SystemTime) -> i64 {
@@ -79,7 +100,7 @@ impl RemoteKeys {
         let this = Arc::new(RemoteKeys {
             miss: moka::future::Cache::builder()
                 .max_capacity(1)
-                .time_to_live(settings.kid_miss_cooldown)
+                .expire_after(MissExpiry)
                 .build(),
             issuer,
             fetcher,
@@ -131,9 +152,18 @@ impl RemoteKeys {
         }
         let outcome = self
             .miss
-            .get_with((), async { Arc::new(self.refresh().await.map(|_| ())) })
+            .get_with((), async {
+                let result = self.refresh().await.map(|_| ());
+                let hold = match &result {
+                    Ok(()) => self.settings.kid_miss_cooldown,
+                    Err(_) => self
+                        .backoff(lock(&self.status).consecutive_failures)
+                        .min(self.settings.kid_miss_cooldown),
+                };
+                Arc::new(MissOutcome { result, hold })
+            })
             .await;
-        if let Err(e) = &*outcome {
+        if let Err(e) = &outcome.result {
             tracing::debug!(target: "a2a_guard::keys", issuer = %self.issuer, error = %e, "kid-miss fetch failed");
         }
         match self.snapshot_state() {
