@@ -301,3 +301,41 @@ async fn server_nonces() {
         .sign();
     assert_eq!(send(&app, "DPoP", &token, &[&ok]).await.status(), 200);
 }
+
+#[tokio::test]
+async fn the_proof_window_follows_the_validator_clock() {
+    let issuer = TestIssuer::start().await.unwrap();
+    let later = std::time::SystemTime::now() + Duration::from_secs(3600);
+    let t = later
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let v = Validator::builder()
+        .issuer_jwks(issuer.issuer(), issuer.jwks_url())
+        .audience(issuer.audience())
+        .clock(move || later)
+        .build()
+        .await
+        .unwrap();
+    let app = Router::new()
+        .route("/data", get(|| async { "ok" }))
+        .layer(v.layer().dpop(cfg()));
+    let key = DpopKey::generate(Algorithm::ES256);
+    let token = issuer
+        .token()
+        .issued_at(t)
+        .expires_at(t + 300)
+        .dpop_bound(&key)
+        .sign();
+    let stale = key.proof("GET", URL).access_token(&token).sign(); // iat = the real now: an hour old
+    assert_proof_error(
+        &send(&app, "DPoP", &token, &[&stale]).await,
+        "iat by the validator clock",
+    );
+    let fresh = key
+        .proof("GET", URL)
+        .access_token(&token)
+        .claim("iat", t)
+        .sign();
+    assert_eq!(send(&app, "DPoP", &token, &[&fresh]).await.status(), 200);
+}

@@ -37,6 +37,8 @@ pub(crate) struct RequestRef<'a> {
     pub(crate) uri: &'a http::Uri,
     pub(crate) headers: &'a http::HeaderMap,
     pub(crate) extensions: &'a http::Extensions,
+    /// Unix seconds by the validator's clock.
+    pub(crate) now: u64,
 }
 use crate::claims::Confirmation;
 

@@ -322,7 +322,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
             .all(|i| i.keys.health(&i.issuer).ready)
     }
 
-    fn now(&self) -> i64 {
+    pub(crate) fn now(&self) -> i64 {
         match self.config.clock.now().duration_since(UNIX_EPOCH) {
             Ok(d) => d.as_secs() as i64,
             Err(e) => -(e.duration().as_secs() as i64),

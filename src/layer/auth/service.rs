@@ -105,6 +105,7 @@ where
                             uri: req.uri(),
                             headers: req.headers(),
                             extensions: req.extensions(),
+                            now: layer.validator.now().max(0) as u64,
                         };
                         if let Err(e) = pop::check(
                             &layer.dpop,
