@@ -65,7 +65,7 @@ pub(crate) fn emit(d: &Decision<'_>) {
                 decision,
                 reason = d.reason,
                 status = d.status,
-                method = d.method.as_str(),
+                method = truncate(d.method.as_str(), MAX_FIELD),
                 route = truncate(d.path, MAX_FIELD),
                 iss = f(ctx.and_then(AuthContext::issuer)),
                 sub = f(ctx.and_then(AuthContext::subject)),

@@ -140,10 +140,14 @@ impl VerifyingKey {
                 if bit_len(n) < MIN_RSA_BITS {
                     return Err("RSA modulus shorter than 2048 bits");
                 }
-                let comps = RsaPublicKeyComponents {
-                    n,
-                    e: strip_leading_zeros(&e),
-                };
+                let e = strip_leading_zeros(&e);
+                // Degenerate exponents: e = 1 makes the padded digest its own signature; an
+                // even e is not an RSA key; a huge e is a CPU cost. Same bounds as ring
+                // (3 <= e < 2^33, odd).
+                if e.last().is_none_or(|b| b & 1 == 0) || bit_len(e) < 2 || bit_len(e) > 33 {
+                    return Err("RSA public exponent out of range");
+                }
+                let comps = RsaPublicKeyComponents { n, e };
                 let algs = [
                     (Algorithm::RS256, &signature::RSA_PKCS1_2048_8192_SHA256),
                     (Algorithm::RS384, &signature::RSA_PKCS1_2048_8192_SHA384),
@@ -206,6 +210,9 @@ impl VerifyingKey {
                 if x.len() != 32 {
                     return Err("Ed25519 key has the wrong length");
                 }
+                if ed25519_small_order(&x) {
+                    return Err("Ed25519 key is a small-order point");
+                }
                 (
                     KeyKind::Ed25519,
                     vec![(
@@ -236,6 +243,56 @@ impl VerifyingKey {
             parsed,
         })
     }
+}
+
+/// Whether an encoded Ed25519 point has small order (1, 2, 4 or 8): the identity key accepts
+/// the signature `R = identity, S = 0` over every message, and the others admit similar
+/// universal forgeries. The encodings are libsodium's `has_small_order` list (canonical and
+/// non-canonical forms; the sign bit is ignored).
+fn ed25519_small_order(x: &[u8]) -> bool {
+    const SMALL_ORDER: [[u8; 32]; 7] = [
+        // 0 (order 4)
+        [0; 32],
+        // 1 (order 1, the identity)
+        [
+            1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            0, 0, 0,
+        ],
+        // order 8
+        [
+            0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef,
+            0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88,
+            0x6d, 0x53, 0xfc, 0x05,
+        ],
+        // order 8
+        [
+            0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10,
+            0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77,
+            0x92, 0xac, 0x03, 0x7a,
+        ],
+        // p - 1 (order 2)
+        [
+            0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0x7f,
+        ],
+        // p (non-canonical 0, order 4)
+        [
+            0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0x7f,
+        ],
+        // p + 1 (non-canonical 1, order 1)
+        [
+            0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0x7f,
+        ],
+    ];
+    x.len() == 32
+        && SMALL_ORDER
+            .iter()
+            .any(|p| p[..31] == x[..31] && p[31] == x[31] & 0x7f)
 }
 
 fn strip_leading_zeros(b: &[u8]) -> &[u8] {

@@ -2,7 +2,8 @@
 //!
 //! Oracles: no panic; a parsed set never holds more keys than the document lists; every key
 //! found for a kid and algorithm has that kid and supports that algorithm; verifying garbage
-//! with any key is `false`, never a panic.
+//! with any key is `false`, never a panic; no loaded key accepts the small-order universal
+//! signatures (Ed25519 `R = identity, S = 0`), i.e. degenerate keys never load.
 #![no_main]
 
 use a2a_guard::Algorithm;
@@ -31,6 +32,9 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(key.kid(), Some(kid));
                 }
                 assert!(!key.verify(alg, b"header.payload", data));
+                let mut universal = [0u8; 64];
+                universal[0] = 1;
+                assert!(!key.verify(alg, b"header.payload", &universal));
             }
         }
     }

@@ -9,7 +9,8 @@
 //! 5. a Unix time in seconds.
 //!
 //! Oracles: no panic; a parsed set prints back to itself; every granted non-temporal scope
-//! covers itself and its children; `all([])` always holds and `any([])` never; adding a rule
+//! covers itself and its children, except one made only of wildcards, which grants nothing;
+//! `all([])` always holds and `any([])` never; adding a rule
 //! never takes a grant away; `temporal:` parsing is total.
 #![no_main]
 
@@ -48,6 +49,16 @@ fuzz_target!(|data: &[u8]| {
             let _ = TemporalScope::parse(s.as_str());
             if s.is_temporal() {
                 assert!(!set.covers(s, &ScopeRules::new()) || set.iter().any(|g| !g.is_temporal()));
+                continue;
+            }
+            if s.segments().all(|seg| seg == "*") {
+                // Wildcards alone grant nothing (DESIGN.md), unless explicitly allowed.
+                let star = ScopeSet::parse(s.as_str()).unwrap();
+                assert!(!star.covers(&Scope::new("admin"), &ScopeRules::new()));
+                assert!(star.covers(
+                    &Scope::new(s.as_str().replace('*', "x")),
+                    &ScopeRules::new().allow_wildcard_only_scopes()
+                ));
                 continue;
             }
             assert!(set.covers(s, &ScopeRules::new()), "{s:?} must cover itself");

@@ -167,9 +167,17 @@ pub(crate) fn reject<B: Default>(
     res
 }
 
+/// gRPC over HTTP/2: `application/grpc`, optionally followed by `+<codec>` or `;<params>`
+/// (media types compare case-insensitively, RFC 9110 §8.3.1). `application/grpcXYZ` or
+/// `application/grpc-web` is not gRPC and gets the plain HTTP rejection.
 pub(crate) fn is_grpc(headers: &http::HeaderMap) -> bool {
+    const GRPC: &[u8] = b"application/grpc";
     headers
         .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/grpc"))
+        .map(HeaderValue::as_bytes)
+        .is_some_and(|v| {
+            v.len() >= GRPC.len()
+                && v[..GRPC.len()].eq_ignore_ascii_case(GRPC)
+                && matches!(v.get(GRPC.len()), None | Some(b'+' | b';'))
+        })
 }

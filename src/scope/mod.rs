@@ -78,7 +78,9 @@ impl Scope {
     }
 
     /// Whether this scope, granted, covers `required` (prefix by segment, `*` matches one
-    /// segment). Implication rules are not applied here; see [`ScopeSet::covers`].
+    /// segment). A scope made only of wildcards (`*`, `*:*`) covers nothing here; see
+    /// [`ScopeRules::allow_wildcard_only_scopes`]. Implication rules are not applied here; see
+    /// [`ScopeSet::covers`].
     ///
     /// ```
     /// use a2a_guard::scope::Scope;
@@ -86,9 +88,10 @@ impl Scope {
     /// assert!(!Scope::new("read:customers").covers(&Scope::new("read:orders")));
     /// assert!(!Scope::new("read:customers:eu").covers(&Scope::new("read:customers")));
     /// assert!(!Scope::new("read:cust").covers(&Scope::new("read:customers")));
+    /// assert!(!Scope::new("*").covers(&Scope::new("admin")));
     /// ```
     pub fn covers(&self, required: &Scope) -> bool {
-        segments_cover(self.segments(), required)
+        segments_cover(self.segments(), required, false)
     }
 
     /// Whether this is a `temporal:` scope.
@@ -97,15 +100,22 @@ impl Scope {
     }
 }
 
-fn segments_cover<'a>(granted: impl Iterator<Item = &'a str>, required: &Scope) -> bool {
+/// Prefix match by segment, `*` matching one segment. A granted scope made only of wildcards
+/// grants nothing unless `wildcard_only` allows it (DESIGN.md's scope contract).
+fn segments_cover<'a>(
+    granted: impl Iterator<Item = &'a str>,
+    required: &Scope,
+    wildcard_only: bool,
+) -> bool {
     let mut req = required.segments();
+    let mut concrete = false;
     for g in granted {
         match req.next() {
-            Some(r) if g == r || g == WILDCARD => {}
+            Some(r) if g == r || g == WILDCARD => concrete |= g != WILDCARD,
             _ => return false,
         }
     }
-    true
+    concrete || wildcard_only
 }
 
 impl fmt::Debug for Scope {
@@ -144,6 +154,7 @@ impl From<String> for Scope {
 #[derive(Debug, Clone, Default)]
 pub struct ScopeRules {
     implications: Vec<(Vec<String>, Vec<String>)>,
+    wildcard_only: bool,
 }
 
 /// How many implication steps are followed; bounds work on cyclic rules.
@@ -162,13 +173,29 @@ impl ScopeRules {
         self
     }
 
-    /// Whether any rule is configured.
+    /// Let a granted scope made only of wildcards (`*`, `*:*`) cover what its segments
+    /// match. Off by default: with an authorization server that accepts free-form scopes, a
+    /// bare `*` would otherwise grant `admin` and `delete:everything:now`.
+    ///
+    /// ```
+    /// use a2a_guard::scope::{ScopeRules, ScopeSet};
+    /// let star = ScopeSet::parse("*").unwrap();
+    /// assert!(!star.covers(&"admin".into(), &ScopeRules::new()));
+    /// assert!(star.covers(&"admin".into(), &ScopeRules::new().allow_wildcard_only_scopes()));
+    /// ```
+    pub fn allow_wildcard_only_scopes(mut self) -> Self {
+        self.wildcard_only = true;
+        self
+    }
+
+    /// Whether no implication rule is configured and wildcard-only scopes grant nothing
+    /// (the defaults).
     pub fn is_empty(&self) -> bool {
-        self.implications.is_empty()
+        self.implications.is_empty() && !self.wildcard_only
     }
 
     fn covers(&self, granted: &[&str], required: &Scope, depth: usize) -> bool {
-        if segments_cover(granted.iter().copied(), required) {
+        if segments_cover(granted.iter().copied(), required, self.wildcard_only) {
             return true;
         }
         if depth == MAX_IMPLICATION_DEPTH {
@@ -238,6 +265,8 @@ impl ScopeSet {
         self.scopes.iter().filter(|g| !g.is_temporal()).any(|g| {
             if rules.is_empty() {
                 g.covers(required)
+            } else if rules.implications.is_empty() {
+                segments_cover(g.segments(), required, rules.wildcard_only)
             } else {
                 let segs: Vec<&str> = g.segments().collect();
                 rules.covers(&segs, required, 0)
@@ -308,6 +337,11 @@ mod tests {
         assert!(!covers("read:*:eu", "read:orders:us"));
         assert!(!covers("read:*", "write:orders"));
         assert!(!covers("*:x", "read"));
+        assert!(covers("*:orders", "read:orders"));
+        // Wildcards alone grant nothing.
+        assert!(!covers("*", "admin"));
+        assert!(!covers("*:*", "read:orders"));
+        assert!(!covers("* admin", "delete:everything:now"));
     }
 
     #[test]
@@ -352,6 +386,11 @@ mod tests {
         fn a_scope_covers_itself_and_its_children(s in "([a-z]{1,5}|[*])(:([a-z]{1,5}|[*])){0,3}", child in "[a-z]{1,5}") {
             let set = ScopeSet::parse(&s).unwrap();
             let concrete = s.replace('*', "q");
+            if s.split(':').all(|seg| seg == "*") {
+                // Only wildcards: grants nothing (DESIGN.md's scope contract).
+                proptest::prop_assert!(!set.covers(&Scope::new(concrete), &ScopeRules::new()));
+                return Ok(());
+            }
             proptest::prop_assert!(set.covers(&Scope::new(concrete.clone()), &ScopeRules::new()));
             let grandchild = Scope::new(format!("{}:{}", concrete, child));
             proptest::prop_assert!(set.covers(&grandchild, &ScopeRules::new()));
