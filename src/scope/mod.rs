@@ -3,7 +3,10 @@
 //!
 //! A scope is `:`-separated segments (`read:customers:eu`). A granted scope **covers** a
 //! required one when its segments are a prefix of the required one's, where a granted `*`
-//! segment matches any one segment. Implication rules are opt-in (`write ⇒ read`).
+//! segment matches any one segment. A granted scope made only of wildcards (`*`, `*:*`)
+//! grants nothing: with an authorization server that accepts free-form scopes it would
+//! grant everything ([`ScopeRules::allow_wildcard_only_scopes`] opts in). Implication rules
+//! are opt-in (`write ⇒ read`).
 //!
 //! ```
 //! use a2a_guard::scope::{ScopeSet, ScopeRequirement, ScopeRules};
