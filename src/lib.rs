@@ -3,26 +3,97 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 //! # a2a-guard
 //!
-//! Tower layers that make any HTTP or gRPC service an OAuth2 resource server for
-//! agent-to-agent traffic: bearer JWT access tokens are checked against the issuer's keys
-//! (signature, `exp`, `iss`, `aud`, `typ`, lifetime, hierarchical scopes), and handlers get
-//! typed claims.
+//! Tower layers that make any HTTP or gRPC service an OAuth2 **resource server** for
+//! agent-to-agent traffic. Every bearer (or DPoP) JWT access token is checked against the
+//! issuer's keys — signature, `exp`/`nbf`/`iat` with bounded leeway, `iss` byte for byte,
+//! `aud`, `typ` (RFC 9068 `at+jwt`), lifetime, hierarchical and temporal scopes, delegation
+//! (`act`) policy, DPoP / mTLS binding — and handlers get typed claims. Keys are fetched by
+//! discovery, kept fresh in the background and kept through authorization-server outages.
+//! Every failure is a typed [`AuthError`] with one RFC 6750 response; every decision is one
+//! audit event.
 //!
-//! The core is [`Validator`], usable on its own:
+//! ## An axum service
 //!
 //! ```no_run
-//! # async fn demo(token: &str, keys: a2a_guard::jwk::KeySet) -> Result<(), Box<dyn std::error::Error>> {
-//! let validator = a2a_guard::Validator::builder()
-//!     .issuer_keys("https://auth.example.com", keys)
+//! use a2a_guard::{Claims, Principal, RequireScopes, Validator};
+//! use axum::{Router, routing::{get, post}};
+//!
+//! #[derive(Clone, serde::Deserialize)]
+//! struct AgentClaims { sub: String, tenant: Option<String> }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let validator = Validator::builder()
+//!     .issuer("https://auth.example.com") // OIDC discovery finds the JWKS
 //!     .audience("agent-api")
+//!     .claims::<AgentClaims>()            // your own claims type, read once per token
 //!     .build()
 //!     .await?;
-//! match validator.validate(token).await {
-//!     Ok(principal) => println!("hello {:?}, scopes {}", principal.subject(), principal.scopes()),
-//!     Err(e) => println!("{} -> {}", e, e.status()),
-//! }
+//! let app = Router::new()
+//!     .route("/customers", get(|Claims(c): Claims<AgentClaims>| async move { c.sub })
+//!         .route_layer(RequireScopes::all(["read:customers"])))
+//!     .route("/payments", post(|p: Principal<AgentClaims>| async move {
+//!         format!("{:?} pays for tenant {:?}", p.subject(), p.claims().tenant)
+//!     })
+//!     .route_layer(RequireScopes::all(["execute:payment"])))
+//!     .layer(validator.layer()); // 401/403/503 with RFC 6750 challenges
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! ## Testing it with [`testing::TestIssuer`]
+//!
+//! A real authorization server on 127.0.0.1 (feature `testing`, as a dev-dependency):
+//!
+//! ```
+//! # #[cfg(feature = "testing")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use a2a_guard::{Validator, testing::TestIssuer};
+//!
+//! let issuer = TestIssuer::start().await?;
+//! let validator = Validator::builder()
+//!     .issuer_jwks(issuer.issuer(), issuer.jwks_url())
+//!     .audience(issuer.audience())
+//!     .build()
+//!     .await?;
+//! let token = issuer.token().scope("read:customers").sign();
+//! let principal = validator.validate(&token).await?;
+//! assert!(principal.scopes().contains("read:customers"));
+//! let expired = issuer.token().expires_at(1).sign();
+//! assert_eq!(validator.validate(&expired).await.unwrap_err().status(), 401);
+//! # Ok(()) }
+//! # #[cfg(not(feature = "testing"))]
+//! # fn main() {}
+//! ```
+//!
+//! ## Feature flags
+//!
+//! | feature | default | enables |
+//! |---|---|---|
+//! | `axum` | yes | the axum 0.8 extractors [`Claims`], [`OptionalClaims`], [`Principal`] |
+//! | `testing` | no | [`testing::TestIssuer`]: keys, JWKS, discovery, minting, DPoP proofs, failure modes |
+//! | `redis` | no | [`pop::RedisReplayStore`]: DPoP replay protection shared by a fleet |
+//!
+//! ## Modules
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`Validator`], [`ValidatorBuilder`] | the validator and every option with its default |
+//! | [`layer`] | [`AuthLayer`], [`RequireScopes`], [`RequireActor`], [`AuthContext`] |
+//! | [`mod@axum`] | extractors and their rejection |
+//! | [`scope`] | hierarchical, wildcard and temporal scopes, implication rules |
+//! | [`claims`] | [`RegisteredClaims`], [`Principal`], the delegation chain |
+//! | [`keys`] | the key cache: discovery, refresh, kid-miss cooldown, last-known-good, snapshot |
+//! | [`jwk`] | JWK Sets into pre-parsed verification keys |
+//! | [`pop`] | DPoP (RFC 9449) and mTLS (RFC 8705) binding, replay stores |
+//! | [`bearer`] | `Authorization` parsing |
+//! | [`audit`] | the one audit event per decision |
+//! | [`testing`] | `TestIssuer` (feature `testing`) |
+//!
+//! Without tower, [`Validator::validate`] returns the principal or the [`AuthError`] whose
+//! [`status`](AuthError::status) and [`www_authenticate`](AuthError::www_authenticate) you
+//! send yourself.
 
 mod algorithm;
 pub mod audit;
@@ -41,6 +112,8 @@ pub mod testing;
 mod validate;
 
 pub use algorithm::{Algorithm, KeyKind, UnsupportedAlgorithm};
+#[cfg(feature = "axum")]
+pub use axum::{AuthRejection, Claims, OptionalClaims};
 pub use claims::{Principal, RegisteredClaims};
 pub use error::{AuthError, Challenge, ConfigError, DEFAULT_DPOP_ALGS};
 pub use layer::{ActorMatch, AuthContext, AuthLayer, AuthService, RequireActor, RequireScopes};

@@ -14,8 +14,16 @@ use std::sync::{Arc, Mutex};
 
 /// Default `aud` of minted tokens.
 const DEFAULT_AUDIENCE: &str = "a2a-guard-test";
-/// Algorithms with a key generated at start; others get one on first use.
-const DEFAULT_ALGORITHMS: [Algorithm; 1] = [Algorithm::RS256];
+/// Algorithms with a key generated at start: RS256 and every algorithm whose key costs
+/// microseconds, so a validator's first fetch already sees them. The other RSA algorithms
+/// (RS384/512, PS256/384/512) get a key on first use: an RSA key takes tens to hundreds of
+/// milliseconds, too much for every test's issuer.
+const DEFAULT_ALGORITHMS: [Algorithm; 4] = [
+    Algorithm::RS256,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
 
 /// A real authorization server on `127.0.0.1` for tests: it serves a JWK Set at
 /// [`jwks_url`](Self::jwks_url), OpenID Connect discovery at
@@ -38,6 +46,9 @@ const DEFAULT_ALGORITHMS: [Algorithm; 1] = [Algorithm::RS256];
 ///     .await?;
 /// assert!(issuer.issuer().starts_with("http://127.0.0.1:"));
 /// assert_eq!(issuer.jwks()["keys"].as_array().map(Vec::len), Some(2));
+/// // The default issuer publishes RS256, ES256, ES384 and EdDSA keys from the start.
+/// let default = TestIssuer::start().await?;
+/// assert_eq!(default.jwks()["keys"].as_array().map(Vec::len), Some(4));
 ///
 /// let old = issuer.signing_key(Algorithm::RS256).kid().to_owned();
 /// let new = issuer.rotate(Algorithm::RS256); // both published, new one signs
@@ -81,8 +92,11 @@ impl TestIssuerBuilder {
         self
     }
 
-    /// Algorithms whose keys are generated and published at start (default `[RS256]`).
-    /// Others are still generated on first use; an empty list starts with an empty JWK Set.
+    /// Algorithms whose keys are generated and published at start (default RS256, ES256,
+    /// ES384, EdDSA). Others are still generated on first use; an empty list starts with an
+    /// empty JWK Set. List every RSA algorithm a test signs with here: a key generated on
+    /// first use is unknown to a validator that already fetched, and inside its kid-miss
+    /// cooldown (30 s) that validator answers "no matching signing key".
     pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
         self.algorithms = algorithms.into_iter().collect();
         self
@@ -116,7 +130,8 @@ impl TestIssuerBuilder {
 }
 
 impl TestIssuer {
-    /// Starts an issuer with the defaults: audience `"a2a-guard-test"`, an RS256 key.
+    /// Starts an issuer with the defaults: audience `"a2a-guard-test"`, RS256, ES256, ES384
+    /// and EdDSA keys.
     pub async fn start() -> io::Result<TestIssuer> {
         Self::builder().start().await
     }

@@ -109,7 +109,13 @@ async fn serves_jwks_and_discovery_and_counts_fetches() {
     assert_eq!(reply.json(), issuer.jwks());
     assert_eq!(
         kids(&reply.json()),
-        [issuer.signing_key(Algorithm::RS256).kid()]
+        [
+            Algorithm::RS256,
+            Algorithm::ES256,
+            Algorithm::ES384,
+            Algorithm::EdDSA
+        ]
+        .map(|a| issuer.signing_key(a).kid().to_owned())
     );
 
     issuer.set_cache_control(Some("max-age=60".into()));
@@ -441,4 +447,29 @@ async fn foreign_keys_and_algorithm_confusion() {
         input.as_bytes(),
         &sig
     ));
+}
+
+// Issue 11: signing with another algorithm after a validator already saw the issuer (and
+// started a kid-miss cooldown) must just work for the algorithms whose keys are cheap.
+#[tokio::test]
+async fn every_cheap_algorithm_has_a_key_before_any_validator_fetches() {
+    let issuer = TestIssuer::start().await.expect("start");
+    let validator = crate::Validator::builder()
+        .issuer_jwks(issuer.issuer(), issuer.jwks_url())
+        .audience(issuer.audience())
+        .build()
+        .await
+        .unwrap();
+    // A token with an unknown kid starts the kid-miss cooldown.
+    let unknown = issuer.token().kid("not-published").sign();
+    assert!(validator.validate(&unknown).await.is_err());
+    for alg in [
+        Algorithm::RS256,
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::EdDSA,
+    ] {
+        let token = issuer.token().alg(alg).sign();
+        assert!(validator.validate(&token).await.is_ok(), "{alg:?}");
+    }
 }

@@ -93,8 +93,12 @@ impl TokenBuilder {
         }
     }
 
-    /// Signs with `alg` (default `RS256`), using the issuer's current key for it — generated
-    /// and published on first use — unless [`signing_key`](Self::signing_key) gave a key. With
+    /// Signs with `alg` (default `RS256`), using the issuer's current key for it, unless
+    /// [`signing_key`](Self::signing_key) gave a key. RS256, ES256, ES384 and EdDSA keys
+    /// exist from the start; a key for another RSA algorithm is generated and published on
+    /// first use, which a validator that already fetched learns only through a kid-miss
+    /// fetch (at most one per cooldown): name such algorithms in
+    /// [`TestIssuerBuilder::algorithms`](super::TestIssuerBuilder::algorithms) up front. With
     /// such a key of another type (say an RSA key and `ES256`), the header says `alg` but the
     /// key signs with its own algorithm: an algorithm-confusion token.
     pub fn alg(mut self, alg: Algorithm) -> Self {
