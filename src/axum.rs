@@ -16,7 +16,11 @@
 //! ```
 //!
 //! The claims type must be the validator's (`Validator::builder().claims::<MyClaims>()`);
-//! the default is [`crate::claims::ExtraClaims`].
+//! the default is [`crate::claims::ExtraClaims`]. Another type cannot be caught at compile
+//! time (the layer and the handler meet only in request extensions), so it is caught at the
+//! first request: the extractor answers **500** and an `error` event at target
+//! `a2a_guard::config` names both types. An extractor with no auth layer in front does the
+//! same. Neither ever passes as "no token".
 
 use std::sync::Arc;
 
@@ -26,7 +30,7 @@ use http::request::Parts;
 
 use crate::AuthError;
 use crate::claims::{ExtraClaims, Principal};
-use crate::layer::{AuthContext, DEFAULT_REALM};
+use crate::layer::{AuthContext, DEFAULT_REALM, GuardOutcome, LayerPresent};
 
 /// The custom claims of the authenticated token.
 #[derive(Debug, Clone)]
@@ -53,28 +57,63 @@ impl AuthRejection {
 
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
-        self.error.to_response(&self.realm)
+        let mut res = self.error.to_response(&self.realm);
+        // The auth layer's audit event reports this decision, not "allow".
+        res.extensions_mut().insert(GuardOutcome {
+            required: Arc::from(""),
+            error: Some(self.error),
+        });
+        res
     }
 }
 
-/// The principal the auth layer put into the request, or the 401 rejection.
-fn principal<C: Send + Sync + 'static>(parts: &Parts) -> Result<&Principal<C>, AuthRejection> {
-    parts
-        .extensions
-        .get::<Arc<Principal<C>>>()
-        .map(|p| &**p)
-        .ok_or_else(|| missing(parts))
+/// The principal the auth layer put into the request, or the rejection: 401 when the request
+/// carried no token (an optional layer), 500 when the wiring is wrong — the layer's claims
+/// type is another one, or there is no layer at all. A wrong claims type must not look like
+/// "no token" (the handler would treat an authenticated caller as anonymous).
+fn principal<C: Send + Sync + 'static>(
+    parts: &Parts,
+) -> Result<Option<&Arc<Principal<C>>>, AuthRejection> {
+    if let Some(p) = parts.extensions.get::<Arc<Principal<C>>>() {
+        return Ok(Some(p));
+    }
+    match parts.extensions.get::<AuthContext>() {
+        Some(ctx) => {
+            crate::layer::misconfigured_once!(
+                validator_claims = ctx.claims_type(),
+                extractor_claims = std::any::type_name::<C>(),
+                "extractor claims type differs from the validator's: use the validator's type \
+                 (`Validator::builder().claims::<T>()` and `Principal<T>`/`Claims<T>`)"
+            );
+            Err(AuthRejection {
+                error: AuthError::Misconfigured(
+                    "the extractor's claims type is not the validator's",
+                ),
+                realm: Arc::from(ctx.realm()),
+            })
+        }
+        None if parts.extensions.get::<LayerPresent>().is_some() => Ok(None),
+        None => {
+            crate::layer::misconfigured_once!(
+                extractor_claims = std::any::type_name::<C>(),
+                "claims extractor with no AuthLayer in front: add `validator.layer()` to the router"
+            );
+            Err(AuthRejection {
+                error: AuthError::Misconfigured("no auth layer in front of the extractor"),
+                realm: Arc::from(DEFAULT_REALM),
+            })
+        }
+    }
 }
 
-fn missing(parts: &Parts) -> AuthRejection {
-    let realm = parts
-        .extensions
-        .get::<AuthContext>()
-        .map_or(Arc::from(DEFAULT_REALM), |c| Arc::from(c.realm()));
-    AuthRejection {
+fn required<C: Send + Sync + 'static>(parts: &Parts) -> Result<&Arc<Principal<C>>, AuthRejection> {
+    principal(parts)?.ok_or_else(|| AuthRejection {
         error: AuthError::MissingToken,
-        realm,
-    }
+        realm: parts
+            .extensions
+            .get::<LayerPresent>()
+            .map_or_else(|| Arc::from(DEFAULT_REALM), |l| l.0.clone()),
+    })
 }
 
 impl<S, C> FromRequestParts<S> for Principal<C>
@@ -85,7 +124,7 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        principal(parts).cloned()
+        required::<C>(parts).map(|p| Principal::clone(p))
     }
 }
 
@@ -97,7 +136,7 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        principal::<C>(parts).map(|p| Claims(p.claims().clone()))
+        required::<C>(parts).map(|p| Claims(p.claims().clone()))
     }
 }
 
@@ -106,11 +145,11 @@ where
     S: Send + Sync,
     C: Clone + Send + Sync + 'static,
 {
-    type Rejection = std::convert::Infallible;
+    type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(OptionalClaims(
-            principal::<C>(parts).ok().map(|p| p.claims().clone()),
+            principal::<C>(parts)?.map(|p| p.claims().clone()),
         ))
     }
 }

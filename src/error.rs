@@ -120,6 +120,11 @@ pub enum AuthError {
         /// The nonce to send back in the next proof.
         nonce: String,
     },
+    /// The service is wired wrongly (500, no challenge): an extractor whose claims type is not
+    /// the validator's, or an extractor with no [`AuthLayer`](crate::AuthLayer) in front. The
+    /// details (both type names) go to an `error` event, never to the client.
+    #[error("the server's authentication is misconfigured")]
+    Misconfigured(&'static str),
 }
 
 impl AuthError {
@@ -134,6 +139,7 @@ impl AuthError {
             AuthError::KeysUnavailable { .. } | AuthError::ReplayStoreUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            AuthError::Misconfigured(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -143,7 +149,8 @@ impl AuthError {
         match self {
             AuthError::MissingToken
             | AuthError::KeysUnavailable { .. }
-            | AuthError::ReplayStoreUnavailable => None,
+            | AuthError::ReplayStoreUnavailable
+            | AuthError::Misconfigured(_) => None,
             AuthError::InvalidRequest(_) => Some("invalid_request"),
             AuthError::InsufficientScope { .. } | AuthError::ActorNotAllowed => {
                 Some("insufficient_scope")
@@ -183,10 +190,12 @@ impl AuthError {
             AuthError::InvalidDpopProof(_) => "invalid_dpop_proof",
             AuthError::UseDpopNonce { .. } => "use_dpop_nonce",
             AuthError::ReplayStoreUnavailable => "replay_store_unavailable",
+            AuthError::Misconfigured(_) => "misconfigured",
         }
     }
 
-    /// The `WWW-Authenticate` challenge (RFC 6750 §3), or `None` for 503.
+    /// The `WWW-Authenticate` challenge (RFC 6750 §3), or `None` for 500 and 503 (not the
+    /// client's to fix).
     ///
     /// `error_description` is the variant's message, which never contains token or key
     /// material; characters outside RFC 6750's allowed set are replaced.
@@ -197,7 +206,7 @@ impl AuthError {
     /// The challenge for a given scheme: `DPoP` challenges (RFC 9449 §7.1) add `algs`.
     /// DPoP proof errors always use the `DPoP` scheme.
     pub fn challenge(&self, c: &Challenge<'_>) -> Option<HeaderValue> {
-        if self.status() == StatusCode::SERVICE_UNAVAILABLE {
+        if self.status().is_server_error() {
             return None;
         }
         let dpop = c.dpop_algs.is_some()
@@ -383,6 +392,7 @@ mod tests {
                 retry_after: Duration::from_secs(5),
             },
             AuthError::ReplayStoreUnavailable,
+            AuthError::Misconfigured("claims type"),
         ]
     }
 
@@ -419,6 +429,10 @@ mod tests {
                     assert_eq!(res.status(), 503);
                     assert!(www.is_none());
                     assert_eq!(res.headers()["retry-after"], "1");
+                }
+                AuthError::Misconfigured(_) => {
+                    assert_eq!(res.status(), 500);
+                    assert!(www.is_none());
                 }
                 other => {
                     assert_eq!(res.status(), 401, "{other:?}");

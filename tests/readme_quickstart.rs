@@ -33,9 +33,13 @@ async fn data_needs_read_data() {
             .unwrap();
         app.clone().oneshot(req)
     };
-    let ok = call(issuer.token().scope("read:data").sign()).await.unwrap();
+    let ok = call(issuer.token().scope("read:data").sign())
+        .await
+        .unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
-    let narrow = call(issuer.token().scope("write:data").sign()).await.unwrap();
+    let narrow = call(issuer.token().scope("write:data").sign())
+        .await
+        .unwrap();
     assert_eq!(narrow.status(), StatusCode::FORBIDDEN);
     let expired = call(issuer.token().expires_at(1).sign()).await.unwrap();
     assert_eq!(expired.status(), StatusCode::UNAUTHORIZED);

@@ -62,7 +62,28 @@ pub struct AuthContext {
     principal: Arc<dyn View>,
     rules: Arc<ScopeRules>,
     realm: Arc<str>,
+    /// `type_name` of the validator's claims type, to name it when an extractor asks for
+    /// another one.
+    claims_type: &'static str,
 }
+
+/// Put into every request by [`AuthService`], authenticated or not: lets route guards and
+/// extractors tell "no token" from "no auth layer in front" (a wiring mistake).
+/// Carries the layer's realm for the challenges of unauthenticated requests.
+#[derive(Debug, Clone)]
+pub(crate) struct LayerPresent(pub(crate) Arc<str>);
+
+/// Log a misconfiguration once per call site: it is the operator's to fix, and requests
+/// must not be able to flood the log with it.
+macro_rules! misconfigured_once {
+    ($($arg:tt)+) => {{
+        static LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if !LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::error!(target: "a2a_guard::config", $($arg)+);
+        }
+    }};
+}
+pub(crate) use misconfigured_once;
 
 impl std::fmt::Debug for AuthContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -84,7 +105,13 @@ impl AuthContext {
             principal,
             rules,
             realm,
+            claims_type: std::any::type_name::<C>(),
         }
+    }
+
+    /// The type the validator reads custom claims into (`std::any::type_name`).
+    pub fn claims_type(&self) -> &'static str {
+        self.claims_type
     }
 
     /// `iss`.

@@ -8,7 +8,7 @@ use super::{AuthLayer, ResponseFuture};
 use crate::Challenge;
 use crate::audit::{self, Decision};
 use crate::bearer::{self, Credentials};
-use crate::layer::{AuthContext, GuardOutcome, is_grpc, reject};
+use crate::layer::{AuthContext, GuardOutcome, LayerPresent, is_grpc, reject};
 use crate::pop::{self, RequestRef, Scheme};
 
 /// Authenticates requests; see [`AuthLayer`] and the [`layer`](crate::layer) module.
@@ -63,6 +63,8 @@ where
                 let route =
                     audit::wanted().then(|| (req.method().clone(), req.uri().path().to_owned()));
                 let grpc = is_grpc(req.headers());
+                req.extensions_mut()
+                    .insert(LayerPresent(layer.realm.clone()));
                 let deny =
                     |err: crate::AuthError, ctx: Option<&AuthContext>, dpop_request: bool| {
                         if let Some((method, path)) = &route {
@@ -142,10 +144,19 @@ where
                 if let Some((method, path)) = &route {
                     let outcome = res.extensions().get::<GuardOutcome>();
                     let error = outcome.and_then(|o| o.error.as_ref());
+                    // The decision never contradicts the status sent: a 401/403 from inside
+                    // (a handler, another middleware) is a denial even without our marker.
+                    let status = res.status();
+                    let refused = matches!(status.as_u16(), 401 | 403);
+                    let reason = match error {
+                        Some(e) => e.reason(),
+                        None if refused => "refused_downstream",
+                        None => "ok",
+                    };
                     audit::emit(&Decision {
-                        allowed: error.is_none(),
-                        reason: error.map_or("ok", |e| e.reason()),
-                        status: res.status().as_u16(),
+                        allowed: error.is_none() && !refused,
+                        reason,
+                        status: status.as_u16(),
                         method,
                         path,
                         ctx: ctx.as_ref(),

@@ -47,7 +47,10 @@ where
         match self.project().kind.project() {
             KindProj::Inner { fut, outcome } => {
                 let mut res = ready!(fut.poll(cx))?;
-                if let Some(o) = outcome.take() {
+                // A decision from further in (an extractor's rejection) is the one to audit.
+                if let Some(o) = outcome.take()
+                    && res.extensions().get::<GuardOutcome>().is_none()
+                {
                     res.extensions_mut().insert(o);
                 }
                 Poll::Ready(Ok(res))

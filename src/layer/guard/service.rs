@@ -4,7 +4,7 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use super::{GuardFuture, RouteGuard};
-use crate::layer::{AuthContext, DEFAULT_REALM, GuardOutcome, is_grpc, reject};
+use crate::layer::{AuthContext, DEFAULT_REALM, GuardOutcome, LayerPresent, is_grpc, reject};
 
 /// The service of a route guard layer ([`RequireScopes`](crate::RequireScopes),
 /// [`RequireActor`](crate::RequireActor)).
@@ -31,6 +31,14 @@ where
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         let (parts, body) = req.into_parts();
         let ctx = parts.extensions.get::<AuthContext>();
+        if ctx.is_none() && parts.extensions.get::<LayerPresent>().is_none() {
+            // Fails closed below (no context → 401); say why once.
+            crate::layer::misconfigured_once!(
+                guard = std::any::type_name::<G>(),
+                "route guard with no AuthLayer in front: every request is refused; add \
+                 `validator.layer()` outside the route layer"
+            );
+        }
         let (required, error) = self.guard.evaluate(ctx, &parts);
         match error {
             None => {
