@@ -6,16 +6,31 @@
 //! - **Refresh-ahead** in the background at the TTL from `Cache-Control: max-age` (or
 //!   `Expires`), clamped to [`DEFAULT_REFRESH_MIN`]..[`DEFAULT_REFRESH_MAX`], default
 //!   [`DEFAULT_REFRESH`], with ±10 % jitter. Requests never wait on a scheduled refresh.
+//!   A discovery issuer's document is re-read on every scheduled refresh (same exact
+//!   issuer match), so the issuer may move its `jwks_uri`; if discovery is unreachable the
+//!   last `jwks_uri` is used.
 //! - **Unknown `kid`**: one fetch for all concurrent requests, at most one per
-//!   [`DEFAULT_KID_MISS_COOLDOWN`]; inside the cooldown a miss is answered at once.
+//!   [`DEFAULT_KID_MISS_COOLDOWN`]; inside the cooldown a miss is answered at once. The
+//!   fetch runs on its own task, so requests that give up (client gone, timeout) do not
+//!   cancel it, and however it ends it starts the cooldown (after a failure: the current
+//!   backoff delay).
 //! - **Fetch failure**: the last known good keys keep validating for
 //!   [`DEFAULT_LAST_KNOWN_GOOD`] after the issuer last confirmed them; retries back off
-//!   exponentially with jitter; each failure is a warning event. A successful fetch replaces
-//!   the set, so keys the issuer removed stop validating at once.
-//! - **Snapshot file** (opt-in): written atomically after each fetch, read at start-up when
-//!   the issuer is unreachable, bounded by the same last-known-good window.
+//!   exponentially with jitter; each failure is a warning event. A JWK Set without a usable
+//!   key is a failure too. A successful fetch replaces the set, so keys the issuer removed
+//!   stop validating at once.
+//! - **Snapshot file** (opt-in): written atomically (mode 0600, through a fresh exclusive
+//!   temporary file) after each fetch, read at start-up when the issuer is unreachable,
+//!   bounded by the same last-known-good window. Refused when it is a symlink, not a
+//!   regular file, not owned by the process's user, writable by group or others, or dated
+//!   in the future (beyond the leeway).
+//! - **URLs**: `https`, or `http` with `allow_http`. Loopback hosts only when the
+//!   configured issuer (discovery) or JWKS URL is itself loopback; the same rules apply to
+//!   every redirect and to the final URL of a response, also with your own `http_client`.
 //! - **No keys at all**: requests get 503 with `Retry-After`; [`Validator::health`](crate::Validator::health)
 //!   says why.
+//!
+//! Every duration is capped at [`MAX_KEY_CACHE_DURATION`].
 
 mod fetch;
 mod remote;
