@@ -48,7 +48,9 @@ async fn wait_for_file(path: &Path) {
 #[derive(Clone, Default)]
 struct Helper {
     location: Arc<Mutex<String>>,
+    /// `null` answers 503.
     discovery: Arc<Mutex<serde_json::Value>>,
+    discovery_hits: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 async fn start_helper(helper: Helper) -> SocketAddr {
@@ -72,7 +74,15 @@ async fn start_helper(helper: Helper) -> SocketAddr {
             "/.well-known/openid-configuration",
             get(
                 |axum::extract::State(h): axum::extract::State<Helper>| async move {
-                    axum::Json(h.discovery.lock().unwrap().clone())
+                    use axum::response::IntoResponse;
+                    h.discovery_hits
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let doc = h.discovery.lock().unwrap().clone();
+                    if doc.is_null() {
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response()
+                    } else {
+                        axum::Json(doc).into_response()
+                    }
                 },
             ),
         )
@@ -542,4 +552,51 @@ async fn discovery_is_reread_on_the_refresh_schedule() {
         Some("discovery document names another issuer")
     );
     assert!(v.validate(&new_token).await.is_ok(), "last known good kept");
+}
+
+#[tokio::test]
+async fn unreachable_discovery_keeps_the_last_jwks_uri_and_misses_do_not_rediscover() {
+    use std::sync::atomic::Ordering;
+    let issuer = TestIssuer::start().await.unwrap();
+    let helper = Helper::default();
+    let addr = start_helper(helper.clone()).await;
+    let iss = format!("http://{addr}");
+    *helper.discovery.lock().unwrap() =
+        serde_json::json!({"issuer": iss, "jwks_uri": issuer.jwks_url()});
+    let v = Validator::builder()
+        .issuer(&iss)
+        .audience(issuer.audience())
+        .kid_miss_cooldown(Duration::from_millis(50))
+        .refresh_interval(
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        )
+        .build()
+        .await
+        .unwrap();
+    assert!(v.health()[0].ready);
+    // A kid miss fetches the JWKS from the known jwks_uri, without re-reading discovery
+    // (a scheduled refresh may run meanwhile: at most one more discovery read).
+    let hits = helper.discovery_hits.load(Ordering::SeqCst);
+    let fetches = issuer.jwks_fetches();
+    let miss = issuer.token().issuer(&iss).kid("unknown").sign();
+    assert_eq!(v.validate(&miss).await.unwrap_err(), AuthError::UnknownKey);
+    assert!(issuer.jwks_fetches() > fetches);
+    assert!(helper.discovery_hits.load(Ordering::SeqCst) <= hits + 1);
+    // Discovery goes down; the keys keep being refreshed from the last jwks_uri.
+    *helper.discovery.lock().unwrap() = serde_json::Value::Null;
+    let down_at = helper.discovery_hits.load(Ordering::SeqCst);
+    issuer.rotate(Algorithm::RS256);
+    let new_token = issuer.token().issuer(&iss).sign();
+    within(Duration::from_secs(15), async {
+        while helper.discovery_hits.load(Ordering::SeqCst) < down_at + 2 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let h = &v.health()[0];
+    assert!(h.ready && h.last_error.is_none(), "{h:?}");
+    assert!(v.validate(&new_token).await.is_ok());
 }
