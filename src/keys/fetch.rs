@@ -2,11 +2,11 @@
 //! Every fetch is bounded: connect and total timeouts, redirect count, body size.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, DATE, EXPIRES};
 use serde_json::Value;
-use tokio::sync::OnceCell;
 
 use crate::error::ConfigError;
 use crate::jwk::KeySet;
@@ -39,6 +39,10 @@ pub enum FetchError {
     /// The file could not be read.
     #[error("file unreadable")]
     File,
+    /// The document was a JWK Set without a single usable key. Treated as a failure so an
+    /// empty or all-unusable set never replaces the keys held.
+    #[error("no usable keys in the JWK Set")]
+    NoKeys,
 }
 
 impl FetchError {
@@ -65,19 +69,38 @@ pub(crate) enum Fetcher {
     },
     Discovery {
         issuer: String,
-        jwks_uri: OnceCell<String>,
+        /// The `jwks_uri` found by the last discovery; re-read on every scheduled refresh.
+        jwks_uri: Mutex<Option<String>>,
     },
     File {
         path: PathBuf,
     },
 }
 
-/// Whether `url` may be fetched: `https`, or `http` on a loopback host, or `http` when allowed.
-pub(crate) fn check_url(url: &str, allow_http: bool) -> Result<reqwest::Url, &'static str> {
+/// Whether `url` may be fetched: `https`, or `http` when allowed, or `http` on a loopback
+/// host when loopback is allowed. Loopback hosts (over `http` or `https`) are allowed only
+/// when `allow_loopback`, which is true only when the configured issuer or JWKS URL is itself
+/// loopback: a public issuer's discovery or redirects must not send us to a local service
+/// (blind SSRF).
+pub(crate) fn check_url(
+    url: &str,
+    allow_http: bool,
+    allow_loopback: bool,
+) -> Result<reqwest::Url, &'static str> {
     let u = reqwest::Url::parse(url).map_err(|_| "not a URL")?;
+    check_parsed(&u, allow_http, allow_loopback)?;
+    Ok(u)
+}
+
+fn check_parsed(
+    u: &reqwest::Url,
+    allow_http: bool,
+    allow_loopback: bool,
+) -> Result<(), &'static str> {
+    let loopback = is_loopback(u);
     match u.scheme() {
         "https" => {}
-        "http" if allow_http || is_loopback(&u) => {}
+        "http" if allow_http || (loopback && allow_loopback) => {}
         "http" => return Err("http is allowed only for loopback hosts (see `allow_http`)"),
         _ => return Err("scheme must be https"),
     }
@@ -87,16 +110,49 @@ pub(crate) fn check_url(url: &str, allow_http: bool) -> Result<reqwest::Url, &'s
     if !u.username().is_empty() || u.password().is_some() {
         return Err("credentials in URLs are not allowed");
     }
-    Ok(u)
+    if loopback && !allow_loopback {
+        return Err("loopback hosts are allowed only for a loopback issuer");
+    }
+    Ok(())
+}
+
+/// Whether `url` names this host: a loopback or unspecified address, or `localhost` and its
+/// subdomains (RFC 6761 §6.3). A URL that does not parse is not loopback.
+pub(crate) fn is_loopback_url(url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| is_loopback(&u))
 }
 
 fn is_loopback(u: &reqwest::Url) -> bool {
     match u.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_unspecified(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || ip
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| v4.is_loopback() || v4.is_unspecified())
+        }
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
         None => false,
     }
+}
+
+/// The redirect rule of the built-in client: at most [`MAX_REDIRECTS`] hops, each to a URL
+/// that passes [`check_url`], with loopback allowed only when the chain started on loopback
+/// (the first URL of a chain was checked against the issuer's own rule).
+fn redirect_allowed(
+    first: &reqwest::Url,
+    hops: usize,
+    next: &reqwest::Url,
+    allow_http: bool,
+) -> Result<(), &'static str> {
+    if hops >= MAX_REDIRECTS {
+        return Err("too many redirects");
+    }
+    check_parsed(next, allow_http, is_loopback(first))
 }
 
 /// The HTTP client settings of the key cache.
@@ -104,6 +160,9 @@ fn is_loopback(u: &reqwest::Url) -> bool {
 pub(crate) struct HttpSettings {
     pub(crate) client: reqwest::Client,
     pub(crate) allow_http: bool,
+    /// Whether loopback hosts may be fetched: only when the configured issuer (discovery)
+    /// or JWKS URL is loopback. Set per issuer.
+    pub(crate) allow_loopback: bool,
     pub(crate) max_body: usize,
 }
 
@@ -116,12 +175,14 @@ pub(crate) fn build_client(
     allow_http: bool,
 ) -> Result<reqwest::Client, ConfigError> {
     let policy = reqwest::redirect::Policy::custom(move |attempt| {
-        if attempt.previous().len() >= MAX_REDIRECTS {
-            attempt.error("too many redirects")
-        } else if check_url(attempt.url().as_str(), allow_http).is_err() {
-            attempt.error("redirect to a refused URL")
-        } else {
-            attempt.follow()
+        let previous = attempt.previous();
+        let verdict = match previous.first() {
+            Some(first) => redirect_allowed(first, previous.len(), attempt.url(), allow_http),
+            None => Err("redirect without an origin"),
+        };
+        match verdict {
+            Ok(()) => attempt.follow(),
+            Err(reason) => attempt.error(reason),
         }
     });
     reqwest::Client::builder()
@@ -139,7 +200,7 @@ pub const MAX_REDIRECTS: usize = 3;
 
 impl HttpSettings {
     async fn get_json(&self, url: &str) -> Result<(Value, Option<Duration>), FetchError> {
-        check_url(url, self.allow_http).map_err(FetchError::RefusedUrl)?;
+        check_url(url, self.allow_http, self.allow_loopback).map_err(FetchError::RefusedUrl)?;
         let mut res = self
             .client
             .get(url)
@@ -150,6 +211,11 @@ impl HttpSettings {
             .send()
             .await
             .map_err(|e| FetchError::from_reqwest(&e))?;
+        // The final URL passes the same rules as the first: a client handed in through
+        // `http_client()` has its own redirect policy, which may follow any scheme or host.
+        // (Its hops were already requested; only their answer is refused here.)
+        check_parsed(res.url(), self.allow_http, self.allow_loopback)
+            .map_err(FetchError::RefusedUrl)?;
         if res.status() != reqwest::StatusCode::OK {
             return Err(FetchError::Status(res.status().as_u16()));
         }
@@ -226,33 +292,81 @@ impl Fetcher {
         }
     }
 
-    pub(crate) async fn fetch(&self, http: &HttpSettings) -> Result<Fetched, FetchError> {
+    /// Fetch the key set. `rediscover` re-reads discovery first (scheduled refreshes do, so
+    /// an issuer may move its keys); otherwise the `jwks_uri` found last time is used.
+    pub(crate) async fn fetch(
+        &self,
+        http: &HttpSettings,
+        rediscover: bool,
+    ) -> Result<Fetched, FetchError> {
         let (raw, max_age) = match self {
             Fetcher::Jwks { url } => http.get_json(url).await?,
             Fetcher::Discovery { issuer, jwks_uri } => {
-                let uri = jwks_uri.get_or_try_init(|| discover(issuer, http)).await?;
-                http.get_json(uri).await?
+                let cached = jwks_uri
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                let uri = match cached {
+                    Some(uri) if !rediscover => uri,
+                    cached => match discover(issuer, http).await {
+                        Ok(uri) => {
+                            *jwks_uri
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                                Some(uri.clone());
+                            uri
+                        }
+                        // Discovery unreachable but its last answer known: keep using it.
+                        // A document that answers wrongly (another issuer, a refused URL,
+                        // garbage) fails the fetch instead.
+                        Err(FetchError::Connect | FetchError::Timeout | FetchError::Status(_))
+                            if cached.is_some() =>
+                        {
+                            tracing::warn!(target: "a2a_guard::keys", issuer = %issuer,
+                                "discovery unreachable; using the jwks_uri found last time");
+                            cached.unwrap_or_default()
+                        }
+                        Err(e) => return Err(e),
+                    },
+                };
+                http.get_json(&uri).await?
             }
             Fetcher::File { path } => {
-                let bytes = read_capped(path, http.max_body).await?;
+                let bytes = read_capped(path.clone(), http.max_body).await?;
                 let v =
                     serde_json::from_slice(&bytes).map_err(|_| FetchError::Parse("not JSON"))?;
                 (v, None)
             }
         };
         let keys = KeySet::from_value(&raw).map_err(|_| FetchError::Parse("not a JWK Set"))?;
+        if keys.is_empty() {
+            return Err(FetchError::NoKeys);
+        }
         Ok(Fetched { keys, raw, max_age })
     }
 }
 
-async fn read_capped(path: &std::path::Path, cap: usize) -> Result<Vec<u8>, FetchError> {
-    let meta = tokio::fs::metadata(path)
-        .await
-        .map_err(|_| FetchError::File)?;
-    if meta.len() > cap as u64 {
-        return Err(FetchError::TooLarge(cap));
-    }
-    tokio::fs::read(path).await.map_err(|_| FetchError::File)
+/// Read at most `cap` bytes. The cap holds while reading, not only against the size the
+/// metadata claims: a FIFO or device reports no length.
+async fn read_capped(path: PathBuf, cap: usize) -> Result<Vec<u8>, FetchError> {
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let f = std::fs::File::open(&path).map_err(|_| FetchError::File)?;
+        let meta = f.metadata().map_err(|_| FetchError::File)?;
+        if meta.is_file() && meta.len() > cap as u64 {
+            return Err(FetchError::TooLarge(cap));
+        }
+        let mut bytes = Vec::new();
+        f.take(cap as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|_| FetchError::File)?;
+        if bytes.len() > cap {
+            return Err(FetchError::TooLarge(cap));
+        }
+        Ok(bytes)
+    })
+    .await
+    .map_err(|_| FetchError::File)?
 }
 
 /// OIDC discovery first, RFC 8414 metadata second; the document's `issuer` must equal the
@@ -276,7 +390,7 @@ async fn discover(issuer: &str, http: &HttpSettings) -> Result<String, FetchErro
         .get("jwks_uri")
         .and_then(Value::as_str)
         .ok_or(FetchError::Parse("no jwks_uri"))?;
-    check_url(uri, http.allow_http).map_err(FetchError::RefusedUrl)?;
+    check_url(uri, http.allow_http, http.allow_loopback).map_err(FetchError::RefusedUrl)?;
     Ok(uri.to_owned())
 }
 
@@ -319,14 +433,48 @@ mod tests {
 
     #[test]
     fn url_rules() {
-        assert!(check_url("https://auth.example.com/jwks", false).is_ok());
-        assert!(check_url("http://127.0.0.1:8080/jwks", false).is_ok());
-        assert!(check_url("http://[::1]:8080/jwks", false).is_ok());
-        assert!(check_url("http://localhost/jwks", false).is_ok());
-        assert!(check_url("http://auth.example.com/jwks", false).is_err());
-        assert!(check_url("http://auth.example.com/jwks", true).is_ok());
-        assert!(check_url("file:///etc/passwd", true).is_err());
-        assert!(check_url("https://user:pw@auth.example.com/", false).is_err());
+        assert!(check_url("https://auth.example.com/jwks", false, false).is_ok());
+        assert!(check_url("http://127.0.0.1:8080/jwks", false, true).is_ok());
+        assert!(check_url("http://[::1]:8080/jwks", false, true).is_ok());
+        assert!(check_url("http://localhost/jwks", false, true).is_ok());
+        assert!(check_url("http://auth.example.com/jwks", false, false).is_err());
+        assert!(check_url("http://auth.example.com/jwks", true, false).is_ok());
+        assert!(check_url("file:///etc/passwd", true, true).is_err());
+        assert!(check_url("https://user:pw@auth.example.com/", false, false).is_err());
+    }
+
+    #[test]
+    fn loopback_only_for_a_loopback_issuer() {
+        for url in [
+            "http://127.0.0.1:8080/jwks",
+            "https://127.0.0.1/jwks",
+            "http://127.1.2.3/",
+            "https://[::1]/jwks",
+            "http://[::ffff:127.0.0.1]/",
+            "http://0.0.0.0:6379/",
+            "https://localhost/jwks",
+            "http://LOCALHOST./",
+            "https://admin.localhost/",
+        ] {
+            assert!(is_loopback_url(url), "{url}");
+            assert!(check_url(url, true, false).is_err(), "{url}");
+            assert!(check_url(url, false, true).is_ok(), "{url}");
+        }
+        assert!(!is_loopback_url("https://localhost.example.com/"));
+        assert!(!is_loopback_url("https://10.0.0.1/"));
+    }
+
+    #[test]
+    fn redirects_keep_the_rules_of_their_first_url() {
+        let u = |s: &str| reqwest::Url::parse(s).unwrap();
+        let public = u("https://auth.example.com/jwks");
+        let local = u("http://127.0.0.1:8080/jwks");
+        assert!(redirect_allowed(&public, 1, &u("https://cdn.example.com/k"), false).is_ok());
+        assert!(redirect_allowed(&public, 1, &u("http://cdn.example.com/k"), false).is_err());
+        assert!(redirect_allowed(&public, 1, &u("http://127.0.0.1/admin"), true).is_err());
+        assert!(redirect_allowed(&public, 1, &u("https://localhost/"), false).is_err());
+        assert!(redirect_allowed(&local, 1, &u("http://localhost:9/k"), false).is_ok());
+        assert!(redirect_allowed(&public, MAX_REDIRECTS, &public, false).is_err());
     }
 
     #[test]

@@ -6,16 +6,31 @@
 //! - **Refresh-ahead** in the background at the TTL from `Cache-Control: max-age` (or
 //!   `Expires`), clamped to [`DEFAULT_REFRESH_MIN`]..[`DEFAULT_REFRESH_MAX`], default
 //!   [`DEFAULT_REFRESH`], with ±10 % jitter. Requests never wait on a scheduled refresh.
+//!   A discovery issuer's document is re-read on every scheduled refresh (same exact
+//!   issuer match), so the issuer may move its `jwks_uri`; if discovery is unreachable the
+//!   last `jwks_uri` is used.
 //! - **Unknown `kid`**: one fetch for all concurrent requests, at most one per
-//!   [`DEFAULT_KID_MISS_COOLDOWN`]; inside the cooldown a miss is answered at once.
+//!   [`DEFAULT_KID_MISS_COOLDOWN`]; inside the cooldown a miss is answered at once. The
+//!   fetch runs on its own task, so requests that give up (client gone, timeout) do not
+//!   cancel it, and however it ends it starts the cooldown (after a failure: the current
+//!   backoff delay).
 //! - **Fetch failure**: the last known good keys keep validating for
 //!   [`DEFAULT_LAST_KNOWN_GOOD`] after the issuer last confirmed them; retries back off
-//!   exponentially with jitter; each failure is a warning event. A successful fetch replaces
-//!   the set, so keys the issuer removed stop validating at once.
-//! - **Snapshot file** (opt-in): written atomically after each fetch, read at start-up when
-//!   the issuer is unreachable, bounded by the same last-known-good window.
+//!   exponentially with jitter; each failure is a warning event. A JWK Set without a usable
+//!   key is a failure too. A successful fetch replaces the set, so keys the issuer removed
+//!   stop validating at once.
+//! - **Snapshot file** (opt-in): written atomically (mode 0600, through a fresh exclusive
+//!   temporary file) after each fetch, read at start-up when the issuer is unreachable,
+//!   bounded by the same last-known-good window. Refused when it is a symlink, not a
+//!   regular file, not owned by the process's user, writable by group or others, or dated
+//!   in the future (beyond the leeway).
+//! - **URLs**: `https`, or `http` with `allow_http`. Loopback hosts only when the
+//!   configured issuer (discovery) or JWKS URL is itself loopback; the same rules apply to
+//!   every redirect and to the final URL of a response, also with your own `http_client`.
 //! - **No keys at all**: requests get 503 with `Retry-After`; [`Validator::health`](crate::Validator::health)
 //!   says why.
+//!
+//! Every duration is capped at [`MAX_KEY_CACHE_DURATION`].
 
 mod fetch;
 mod remote;
@@ -25,7 +40,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use fetch::{FetchError, MAX_REDIRECTS};
-pub(crate) use fetch::{Fetcher, HttpSettings, build_client, check_url};
+pub(crate) use fetch::{Fetcher, HttpSettings, build_client, check_url, is_loopback_url};
 pub(crate) use remote::RemoteKeys;
 pub(crate) use snapshot::Snapshot;
 
@@ -52,6 +67,18 @@ pub const DEFAULT_MAX_JWKS_BYTES: usize = 256 * 1024;
 pub const DEFAULT_BACKOFF_BASE: Duration = Duration::from_secs(1);
 /// Longest retry delay after failed fetches.
 pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(5 * 60);
+/// The longest any key-cache duration may be (refresh interval and bounds, kid-miss
+/// cooldown, last-known-good window, backoff): longer settings are capped to it, so adding
+/// them to the clock can never overflow.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(a2a_guard::keys::MAX_KEY_CACHE_DURATION, Duration::from_secs(365 * 24 * 3600));
+/// ```
+pub const MAX_KEY_CACHE_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+/// How many total fetch timeouts one whole key fetch may take (discovery, its RFC 8414
+/// fallback, then the JWKS), also with a client handed in through `http_client()`.
+pub(crate) const FETCH_DEADLINE_FACTOR: u32 = 3;
 
 /// Timing policy of the key cache.
 #[derive(Debug, Clone)]
@@ -63,6 +90,31 @@ pub(crate) struct KeyCacheSettings {
     pub(crate) last_known_good: Duration,
     pub(crate) backoff_base: Duration,
     pub(crate) backoff_max: Duration,
+    /// How far in the future a snapshot's `fetched_at` may lie (clock skew): the
+    /// validator's leeway.
+    pub(crate) snapshot_leeway: Duration,
+    /// Bound on one whole fetch (all its requests).
+    pub(crate) fetch_deadline: Duration,
+}
+
+impl KeyCacheSettings {
+    /// Every duration capped at [`MAX_KEY_CACHE_DURATION`].
+    pub(crate) fn capped(mut self) -> Self {
+        for d in [
+            &mut self.refresh_default,
+            &mut self.refresh_min,
+            &mut self.refresh_max,
+            &mut self.kid_miss_cooldown,
+            &mut self.last_known_good,
+            &mut self.backoff_base,
+            &mut self.backoff_max,
+            &mut self.snapshot_leeway,
+            &mut self.fetch_deadline,
+        ] {
+            *d = (*d).min(MAX_KEY_CACHE_DURATION);
+        }
+        self
+    }
 }
 
 impl Default for KeyCacheSettings {
@@ -75,6 +127,8 @@ impl Default for KeyCacheSettings {
             last_known_good: DEFAULT_LAST_KNOWN_GOOD,
             backoff_base: DEFAULT_BACKOFF_BASE,
             backoff_max: DEFAULT_BACKOFF_MAX,
+            snapshot_leeway: crate::DEFAULT_LEEWAY,
+            fetch_deadline: DEFAULT_FETCH_TIMEOUT.saturating_mul(FETCH_DEADLINE_FACTOR),
         }
     }
 }
@@ -89,7 +143,8 @@ pub struct KeyHealth {
     pub source: String,
     /// Usable keys held.
     pub keys: usize,
-    /// Whether tokens of this issuer can be validated now.
+    /// Whether tokens of this issuer can be validated now: at least one usable key, inside
+    /// the last-known-good window.
     pub ready: bool,
     /// Whether the last fetch failed and the last known good keys are being served.
     pub serving_last_known_good: bool,

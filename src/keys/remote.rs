@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::fetch::{FetchError, Fetcher, HttpSettings};
 use super::snapshot::{Entry, Snapshot};
-use super::{KeyCacheSettings, KeyHealth};
+use super::{KeyCacheSettings, KeyHealth, MAX_KEY_CACHE_DURATION};
 use crate::jwk::KeySet;
 use crate::{Algorithm, AuthError, Clock};
 
@@ -42,31 +42,58 @@ pub(crate) struct RemoteKeys {
     swap: Mutex<()>,
     status: Mutex<Status>,
     /// Single flight for kid misses: concurrent misses share one fetch, and later misses
-    /// reuse its outcome for the cooldown (after a success) or the current backoff delay
-    /// (after a failure, so a recovered issuer's new keys are not refused for a whole
-    /// cooldown).
-    miss: moka::future::Cache<(), Arc<MissOutcome>>,
+    /// are answered from the keys held for the cooldown (after a success) or the current
+    /// backoff delay (after a failure, so a recovered issuer's new keys are not refused for
+    /// a whole cooldown). Never held across I/O.
+    miss: Mutex<MissGate>,
     seq: AtomicU64,
     snapshot: Option<Arc<Snapshot>>,
 }
 
-/// The outcome of a kid-miss fetch and how long it stands for later misses.
-struct MissOutcome {
-    result: Result<(), FetchError>,
-    hold: Duration,
+/// The kid-miss single flight. The fetch runs in a spawned task that callers only await, so
+/// a caller that goes away (client disconnect, timeout) cannot abort it, and its end (success,
+/// failure, timeout, even cancellation of the task) always starts the hold: one fetch per
+/// cooldown however many unknown kids arrive, cancelled requests included.
+#[derive(Default)]
+struct MissGate {
+    /// The fetch in flight; its sender flips to `true` when it is over.
+    inflight: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Until when misses are answered from the keys held, without a fetch.
+    hold_until: Option<tokio::time::Instant>,
 }
 
-struct MissExpiry;
+/// Ends a kid-miss flight when dropped, also when the task is cancelled or panics: starts the
+/// hold (the backoff delay if no outcome was recorded), clears the flight, wakes the callers.
+struct MissFlight {
+    keys: Arc<RemoteKeys>,
+    done: tokio::sync::watch::Sender<bool>,
+    hold: Option<Duration>,
+}
 
-impl moka::Expiry<(), Arc<MissOutcome>> for MissExpiry {
-    fn expire_after_create(
-        &self,
-        _: &(),
-        v: &Arc<MissOutcome>,
-        _: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(v.hold)
+impl Drop for MissFlight {
+    fn drop(&mut self) {
+        let hold = self.hold.unwrap_or_else(|| {
+            let failures = lock(&self.keys.status).consecutive_failures;
+            self.keys
+                .backoff(failures.max(1))
+                .min(self.keys.settings.kid_miss_cooldown)
+        });
+        {
+            let mut gate = lock(&self.keys.miss);
+            gate.hold_until = Some(later(hold));
+            gate.inflight = None;
+        }
+        let _ = self.done.send(true);
     }
+}
+
+/// `now + d` on the tokio clock, never overflowing: durations are capped by the builder,
+/// and anything still too far is taken as [`MAX_KEY_CACHE_DURATION`] from now.
+fn later(d: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(MAX_KEY_CACHE_DURATION))
+        .unwrap_or(now)
 }
 
 fn unix(t: SystemTime) -> i64 {
@@ -79,7 +106,9 @@ fn jitter(d: Duration, spread: f64) -> Duration {
     let mut b = [0u8; 4];
     let _ = aws_lc_rs::rand::fill(&mut b);
     let r = u32::from_le_bytes(b) as f64 / u32::MAX as f64; // [0, 1]
-    d.mul_f64(1.0 - spread + 2.0 * spread * r)
+    // Capped first so the product always fits a `Duration` (`mul_f64` panics otherwise).
+    d.min(MAX_KEY_CACHE_DURATION)
+        .mul_f64(1.0 - spread + 2.0 * spread * r)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -98,10 +127,7 @@ impl RemoteKeys {
     ) -> Arc<RemoteKeys> {
         let snapshot = snapshot.filter(|_| !matches!(fetcher, Fetcher::File { .. }));
         let this = Arc::new(RemoteKeys {
-            miss: moka::future::Cache::builder()
-                .max_capacity(1)
-                .expire_after(MissExpiry)
-                .build(),
+            miss: Mutex::new(MissGate::default()),
             issuer,
             fetcher,
             http,
@@ -113,14 +139,14 @@ impl RemoteKeys {
             seq: AtomicU64::new(0),
             snapshot,
         });
-        let first = match this.refresh().await {
+        let first = match this.refresh(true).await {
             Ok(ttl) => ttl,
             Err(_) => {
                 this.load_snapshot().await;
                 this.backoff(1)
             }
         };
-        lock(&this.status).next_attempt = Some(tokio::time::Instant::now() + first);
+        lock(&this.status).next_attempt = Some(later(first));
         tokio::spawn(refresh_ahead(Arc::downgrade(&this), first));
         this
     }
@@ -134,13 +160,14 @@ impl RemoteKeys {
     }
 
     fn usable(&self, s: &State) -> bool {
-        self.now().saturating_sub(s.confirmed_at) <= self.settings.last_known_good.as_secs() as i64
+        let window = i64::try_from(self.settings.last_known_good.as_secs()).unwrap_or(i64::MAX);
+        !s.keys.is_empty() && self.now().saturating_sub(s.confirmed_at) <= window
     }
 
     /// The key set to verify a token with this `kid` and `alg`. A miss (no candidate key, or
-    /// no usable keys) triggers at most one fetch per cooldown window, shared by all callers.
+    /// no usable keys) triggers at most one fetch per hold window, shared by all callers.
     pub(crate) async fn lookup(
-        &self,
+        self: &Arc<Self>,
         kid: Option<&str>,
         alg: Algorithm,
     ) -> Result<Arc<KeySet>, AuthError> {
@@ -150,21 +177,9 @@ impl RemoteKeys {
         {
             return Ok(s.keys.clone());
         }
-        let outcome = self
-            .miss
-            .get_with((), async {
-                let result = self.refresh().await.map(|_| ());
-                let hold = match &result {
-                    Ok(()) => self.settings.kid_miss_cooldown,
-                    Err(_) => self
-                        .backoff(lock(&self.status).consecutive_failures)
-                        .min(self.settings.kid_miss_cooldown),
-                };
-                Arc::new(MissOutcome { result, hold })
-            })
-            .await;
-        if let Err(e) = &outcome.result {
-            tracing::debug!(target: "a2a_guard::keys", issuer = %self.issuer, error = %e, "kid-miss fetch failed");
+        if let Some(mut done) = self.miss_flight() {
+            // Only waiting here: dropping this future leaves the fetch running.
+            let _ = done.wait_for(|over| *over).await;
         }
         match self.snapshot_state() {
             Some(s) if self.usable(&s) => Ok(s.keys.clone()),
@@ -172,6 +187,43 @@ impl RemoteKeys {
                 retry_after: self.retry_after(),
             }),
         }
+    }
+
+    /// The kid-miss flight to wait for: the one in flight, a new one (spawned), or none
+    /// inside the hold window.
+    fn miss_flight(self: &Arc<Self>) -> Option<tokio::sync::watch::Receiver<bool>> {
+        let mut gate = lock(&self.miss);
+        if gate
+            .hold_until
+            .is_some_and(|t| tokio::time::Instant::now() < t)
+        {
+            return None;
+        }
+        if let Some(rx) = &gate.inflight {
+            return Some(rx.clone());
+        }
+        let (done, rx) = tokio::sync::watch::channel(false);
+        gate.inflight = Some(rx.clone());
+        drop(gate);
+        let mut flight = MissFlight {
+            keys: Arc::clone(self),
+            done,
+            hold: None,
+        };
+        tokio::spawn(async move {
+            let keys = Arc::clone(&flight.keys);
+            let hold = match keys.refresh(false).await {
+                Ok(_) => keys.settings.kid_miss_cooldown,
+                Err(e) => {
+                    tracing::debug!(target: "a2a_guard::keys", issuer = %keys.issuer, error = %e, "kid-miss fetch failed");
+                    keys.backoff(lock(&keys.status).consecutive_failures)
+                        .min(keys.settings.kid_miss_cooldown)
+                }
+            };
+            flight.hold = Some(hold);
+            drop(flight);
+        });
+        Some(rx)
     }
 
     /// The keys held now, if still inside the last-known-good window; never fetches.
@@ -199,7 +251,11 @@ impl RemoteKeys {
             .settings
             .backoff_base
             .saturating_mul(1u32 << failures.saturating_sub(1).min(16));
-        jitter(exp.min(self.settings.backoff_max), 0.2)
+        jitter(
+            exp.min(self.settings.backoff_max)
+                .min(MAX_KEY_CACHE_DURATION),
+            0.2,
+        )
     }
 
     fn next_interval(&self, max_age: Option<Duration>) -> Duration {
@@ -210,11 +266,19 @@ impl RemoteKeys {
         jitter(ttl, 0.1)
     }
 
-    /// Fetch once. On success the set is swapped in (removed keys stop validating at once)
-    /// and the time to the next refresh is returned.
-    pub(crate) async fn refresh(&self) -> Result<Duration, FetchError> {
+    /// Fetch once (re-reading discovery first when `rediscover`). On success the set is
+    /// swapped in (removed keys stop validating at once) and the time to the next refresh is
+    /// returned. A set without usable keys is a failure and keeps the keys held. The whole
+    /// fetch is bounded by the fetch deadline, also with a user-supplied client.
+    pub(crate) async fn refresh(&self, rediscover: bool) -> Result<Duration, FetchError> {
         let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
-        match self.fetcher.fetch(&self.http).await {
+        let fetched = tokio::time::timeout(
+            self.settings.fetch_deadline,
+            self.fetcher.fetch(&self.http, rediscover),
+        )
+        .await
+        .unwrap_or(Err(FetchError::Timeout));
+        match fetched {
             Ok(fetched) => {
                 let now = self.now();
                 let new = Arc::new(fetched.keys);
@@ -299,16 +363,23 @@ impl RemoteKeys {
                 return;
             }
         };
+        // A snapshot dated in the future would otherwise escape the last-known-good bound
+        // (its age is negative); only clock skew within the leeway is tolerated.
+        let leeway = i64::try_from(self.settings.snapshot_leeway.as_secs()).unwrap_or(i64::MAX);
+        if entry.fetched_at > self.now().saturating_add(leeway) {
+            tracing::warn!(target: "a2a_guard::keys", issuer = %self.issuer, "snapshot is dated in the future; ignored");
+            return;
+        }
         let state = State {
             keys: Arc::new(keys),
-            confirmed_at: entry.fetched_at,
+            confirmed_at: entry.fetched_at.min(self.now()),
             seq: 0,
         };
         if !self.usable(&state) {
             tracing::warn!(target: "a2a_guard::keys", issuer = %self.issuer, "snapshot is older than last_known_good; ignored");
             return;
         }
-        tracing::warn!(target: "a2a_guard::keys", issuer = %self.issuer, age_secs = self.now() - entry.fetched_at,
+        tracing::warn!(target: "a2a_guard::keys", issuer = %self.issuer, age_secs = self.now().saturating_sub(entry.fetched_at),
             "issuer unreachable at start-up; serving keys from the snapshot file");
         let _swap = lock(&self.swap);
         if self.state.load().is_none() {
@@ -343,13 +414,13 @@ async fn refresh_ahead(this: Weak<RemoteKeys>, mut delay: Duration) {
     loop {
         tokio::time::sleep(delay).await;
         let Some(keys) = this.upgrade() else { return };
-        delay = match keys.refresh().await {
+        delay = match keys.refresh(true).await {
             Ok(ttl) => ttl,
             Err(_) => {
                 let failures = lock(&keys.status).consecutive_failures;
                 keys.backoff(failures)
             }
         };
-        lock(&keys.status).next_attempt = Some(tokio::time::Instant::now() + delay);
+        lock(&keys.status).next_attempt = Some(later(delay));
     }
 }

@@ -1,5 +1,10 @@
 //! The snapshot file: the last good JWK Set of every issuer, written atomically after each
 //! successful fetch and read at start-up when an issuer cannot be reached.
+//!
+//! Keys read from it are trusted, so the file must be ours: it is written through a fresh
+//! randomly named temporary file (created exclusively, mode 0600, never through a planted
+//! name or symlink) renamed into place, and it is refused at load when it is a symlink, not
+//! a regular file, not owned by the process's effective user, or writable by group or others.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -79,15 +84,10 @@ impl Snapshot {
 }
 
 async fn read(path: &Path) -> Result<BTreeMap<String, Entry>, &'static str> {
-    let meta = match tokio::fs::metadata(path).await {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err("absent"),
-        Err(_) => return Err("unreadable"),
-    };
-    if meta.len() > MAX_SNAPSHOT_BYTES {
-        return Err("too large");
-    }
-    let bytes = tokio::fs::read(path).await.map_err(|_| "unreadable")?;
+    let path = path.to_owned();
+    let bytes = tokio::task::spawn_blocking(move || read_own_file(&path))
+        .await
+        .map_err(|_| "unreadable")??;
     let file: File = serde_json::from_slice(&bytes).map_err(|_| "corrupt")?;
     if file.format != FORMAT {
         return Err("foreign format");
@@ -95,6 +95,76 @@ async fn read(path: &Path) -> Result<BTreeMap<String, Entry>, &'static str> {
     Ok(file.issuers)
 }
 
+/// Read the snapshot if it is a regular file that only this user could have written.
+fn read_own_file(path: &Path) -> Result<Vec<u8>, &'static str> {
+    use std::io::Read;
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => return Err("is a symlink"),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err("absent"),
+        Err(_) => return Err("unreadable"),
+    }
+    let f = open_no_follow(path).map_err(|_| "unreadable")?;
+    // Checked on the open file, so what is checked is what is read.
+    let meta = f.metadata().map_err(|_| "unreadable")?;
+    if !meta.file_type().is_file() {
+        return Err("not a regular file");
+    }
+    only_we_could_write(&meta)?;
+    if meta.len() > MAX_SNAPSHOT_BYTES {
+        return Err("too large");
+    }
+    // Capped while reading too: the file may grow after the check.
+    let mut bytes = Vec::new();
+    f.take(MAX_SNAPSHOT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|_| "unreadable")?;
+    if bytes.len() as u64 > MAX_SNAPSHOT_BYTES {
+        return Err("too large");
+    }
+    Ok(bytes)
+}
+
+#[cfg(unix)]
+fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_NOFOLLOW: a symlink swapped in after the check above fails the open. O_NONBLOCK: a
+    // FIFO swapped in does not block the open (it is refused after); no effect on files.
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::File::open(path)
+}
+
+/// Owned by the process's effective user and not writable by group or others.
+#[cfg(unix)]
+fn only_we_could_write(meta: &std::fs::Metadata) -> Result<(), &'static str> {
+    use std::os::unix::fs::MetadataExt;
+    if meta.uid() != rustix::process::geteuid().as_raw() {
+        return Err("not owned by this user");
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err("writable by group or others");
+    }
+    Ok(())
+}
+
+/// No owner or mode bits to check here; the directory's ACL is the protection.
+#[cfg(not(unix))]
+fn only_we_could_write(_: &std::fs::Metadata) -> Result<(), &'static str> {
+    Ok(())
+}
+
+/// Write `bytes` to `path` atomically: a new temporary file in the same directory
+/// (`tempfile`: random name, `O_CREAT | O_EXCL`, mode 0600, so neither a planted file nor a
+/// planted symlink is written through), fsync, rename over `path` (which replaces a symlink
+/// at `path` rather than following it), fsync the directory.
 async fn write_atomic(path: PathBuf, bytes: Vec<u8>) -> std::io::Result<()> {
     tokio::task::spawn_blocking(move || {
         use std::io::Write;
@@ -102,19 +172,12 @@ async fn write_atomic(path: PathBuf, bytes: Vec<u8>) -> std::io::Result<()> {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let name = path
-            .file_name()
-            .ok_or_else(|| std::io::Error::other("no file name"))?;
-        let tmp = dir.join(format!(
-            ".{}.tmp-{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, &path)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".a2a-guard-snapshot-")
+            .tempfile_in(dir)?;
+        tmp.write_all(&bytes)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&path).map_err(|e| e.error)?;
         // Persist the rename itself.
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();

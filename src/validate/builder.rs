@@ -254,7 +254,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
     }
 
     /// How long keys stay usable after the issuer last confirmed them, while fetches fail
-    /// (default [`keys::DEFAULT_LAST_KNOWN_GOOD`]).
+    /// (default [`keys::DEFAULT_LAST_KNOWN_GOOD`], capped at [`keys::MAX_KEY_CACHE_DURATION`]).
     pub fn last_known_good(mut self, window: Duration) -> Self {
         self.s.cache.last_known_good = window;
         self
@@ -262,6 +262,12 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
 
     /// Persist fetched keys to this file (atomically) and read it at start-up when an issuer
     /// is unreachable. Off by default.
+    ///
+    /// The file is written with mode 0600 through a fresh temporary file in the same
+    /// directory; at start-up it is ignored when it is a symlink, not a regular file, not
+    /// owned by the process's effective user, writable by group or others, or dated more
+    /// than the [`leeway`](Self::leeway) in the future. Keep it in a directory only this
+    /// user can write.
     pub fn snapshot_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.s.snapshot_file = Some(path.into());
         self
@@ -269,7 +275,9 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
 
     /// Refresh interval without a freshness header, and the bounds any `Cache-Control:
     /// max-age` is clamped to (defaults [`keys::DEFAULT_REFRESH`],
-    /// [`keys::DEFAULT_REFRESH_MIN`], [`keys::DEFAULT_REFRESH_MAX`]).
+    /// [`keys::DEFAULT_REFRESH_MIN`], [`keys::DEFAULT_REFRESH_MAX`]; each capped at
+    /// [`keys::MAX_KEY_CACHE_DURATION`]). Every scheduled refresh of a discovery issuer
+    /// re-reads its discovery document first, so the issuer may move its `jwks_uri`.
     pub fn refresh_interval(mut self, default: Duration, min: Duration, max: Duration) -> Self {
         self.s.cache.refresh_default = default;
         self.s.cache.refresh_min = min;
@@ -277,14 +285,18 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
         self
     }
 
-    /// At most one kid-miss fetch per window (default [`keys::DEFAULT_KID_MISS_COOLDOWN`]).
+    /// At most one kid-miss fetch per window (default [`keys::DEFAULT_KID_MISS_COOLDOWN`],
+    /// capped at [`keys::MAX_KEY_CACHE_DURATION`]). The fetch runs on its own task: requests
+    /// that give up while it runs do not cancel it, and its end starts the window (after a
+    /// failure, only the current backoff delay).
     pub fn kid_miss_cooldown(mut self, window: Duration) -> Self {
         self.s.cache.kid_miss_cooldown = window;
         self
     }
 
     /// Retry delays after failed fetches: first delay, doubling up to `max` (defaults
-    /// [`keys::DEFAULT_BACKOFF_BASE`], [`keys::DEFAULT_BACKOFF_MAX`]).
+    /// [`keys::DEFAULT_BACKOFF_BASE`], [`keys::DEFAULT_BACKOFF_MAX`]; each capped at
+    /// [`keys::MAX_KEY_CACHE_DURATION`]).
     pub fn fetch_backoff(mut self, base: Duration, max: Duration) -> Self {
         self.s.cache.backoff_base = base;
         self.s.cache.backoff_max = max;
@@ -292,8 +304,9 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
     }
 
     /// Connect and total timeouts of key fetches (defaults
-    /// [`keys::DEFAULT_CONNECT_TIMEOUT`], [`keys::DEFAULT_FETCH_TIMEOUT`]). Ignored when you
-    /// hand in your own client.
+    /// [`keys::DEFAULT_CONNECT_TIMEOUT`], [`keys::DEFAULT_FETCH_TIMEOUT`]). With your own
+    /// client only its own timeouts apply per request, but one whole fetch (discovery and
+    /// JWKS) is still bounded by three times `total`.
     pub fn fetch_timeouts(mut self, connect: Duration, total: Duration) -> Self {
         self.s.connect_timeout = connect;
         self.s.fetch_timeout = total;
@@ -350,6 +363,12 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
     }
 
     /// Use your own HTTP client (proxies, mTLS, custom roots). Set its timeouts yourself.
+    ///
+    /// Its redirect policy is its own, so the final URL of every response is checked against
+    /// the built-in rules (`https`, or `http` with [`allow_http`](Self::allow_http); loopback
+    /// only for a loopback issuer) and refused otherwise. The hops before it were already
+    /// requested: give it `reqwest::redirect::Policy::none()` or a policy of your own to
+    /// keep it from following them at all.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.s.http_client = Some(client);
         self
@@ -357,6 +376,11 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
 
     /// Allow `http` key URLs for non-loopback hosts. Off by default: keys fetched over plain
     /// HTTP can be replaced in transit.
+    ///
+    /// Loopback hosts (`127.0.0.0/8`, `[::1]`, `localhost`) are a separate rule: they may be
+    /// fetched, over `http` too, only when the configured issuer (for discovery) or JWKS URL
+    /// is itself loopback. A public issuer's discovery document or redirects never send
+    /// the key cache to a local service.
     pub fn allow_http(mut self) -> Self {
         self.s.allow_http = true;
         self
@@ -399,10 +423,12 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
                 _ => None,
             };
             if let Some(url) = url {
-                keys::check_url(url, s.allow_http).map_err(|reason| ConfigError::InvalidUrl {
-                    url: url.clone(),
-                    reason,
-                })?;
+                keys::check_url(url, s.allow_http, keys::is_loopback_url(url)).map_err(
+                    |reason| ConfigError::InvalidUrl {
+                        url: url.clone(),
+                        reason,
+                    },
+                )?;
             }
         }
         Ok(())
@@ -412,7 +438,10 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
     /// background refresh. An unreachable issuer does not fail the build: its tokens get 503
     /// until keys arrive (see [`Validator::health`]). Must run inside a tokio runtime.
     pub async fn build(self) -> Result<Validator<C>, ConfigError> {
-        let s = self.s;
+        let mut s = self.s;
+        s.cache.snapshot_leeway = s.leeway;
+        s.cache.fetch_deadline = s.fetch_timeout.saturating_mul(keys::FETCH_DEADLINE_FACTOR);
+        s.cache = s.cache.capped();
         Self::check(&s)?;
         let client = match s.http_client {
             Some(c) => c,
@@ -421,6 +450,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
         let http = HttpSettings {
             client,
             allow_http: s.allow_http,
+            allow_loopback: false,
             max_body: s.max_jwks_bytes,
         };
         let snapshot = s.snapshot_file.map(|p| Arc::new(Snapshot::new(p)));
@@ -437,14 +467,23 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
                 }
                 IssuerSpec::Discovery => Fetcher::Discovery {
                     issuer: issuer.clone(),
-                    jwks_uri: Default::default(),
+                    jwks_uri: std::sync::Mutex::new(None),
                 },
                 IssuerSpec::Jwks(url) => Fetcher::Jwks { url },
                 IssuerSpec::File(path) => Fetcher::File { path },
             };
             issuers.push(None);
+            // Loopback keys only for a loopback issuer (discovery) or JWKS URL.
+            let allow_loopback = match &fetcher {
+                Fetcher::Jwks { url } => keys::is_loopback_url(url),
+                Fetcher::Discovery { issuer, .. } => keys::is_loopback_url(issuer),
+                Fetcher::File { .. } => false,
+            };
             let (http, cache, clock, snapshot) = (
-                http.clone(),
+                HttpSettings {
+                    allow_loopback,
+                    ..http.clone()
+                },
                 s.cache.clone(),
                 s.clock.clone(),
                 snapshot.clone(),
