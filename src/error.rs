@@ -318,7 +318,8 @@ fn quoted(s: &str) -> Cow<'_, str> {
     }
 }
 
-/// A configuration mistake found when building a [`Validator`](crate::Validator).
+/// A configuration mistake found when building a [`Validator`](crate::Validator), its DPoP
+/// settings ([`AuthLayer::dpop`](crate::AuthLayer::dpop)) or a replay store.
 ///
 /// Kept apart from [`AuthError`] on purpose: a configuration error is the operator's to fix at
 /// start-up and has no HTTP mapping; [`AuthError`] is a per-request decision.
@@ -359,6 +360,16 @@ pub enum ConfigError {
     /// The HTTP client could not be built.
     #[error("HTTP client: {0}")]
     HttpClient(String),
+    /// The shared DPoP replay store could not be reached or set up.
+    #[error("replay store: {0}")]
+    ReplayStore(String),
+    /// The Redis replay store runs with a `maxmemory-policy` that evicts keys: under memory
+    /// pressure it would forget used proofs, and they would replay.
+    #[error("the replay store's maxmemory-policy `{policy}` evicts keys; use noeviction")]
+    EvictingReplayStore {
+        /// The policy Redis reported.
+        policy: String,
+    },
 }
 
 #[cfg(test)]

@@ -25,11 +25,11 @@ async fn app(issuer: &TestIssuer, cfg: DpopConfig) -> Router {
         .unwrap();
     Router::new()
         .route("/data", get(|| async { "ok" }))
-        .layer(v.layer().dpop(cfg))
+        .layer(v.layer().dpop(cfg).unwrap())
 }
 
 fn cfg() -> DpopConfig {
-    DpopConfig::new().external_url("https://agents.example.com")
+    DpopConfig::new().origin("https://agents.example.com")
 }
 
 async fn send(app: &Router, scheme: &str, token: &str, proofs: &[&str]) -> Response<Body> {
@@ -229,15 +229,20 @@ async fn every_proof_check() {
 }
 
 #[tokio::test]
-async fn htu_from_the_host_header_without_configuration() {
+async fn the_host_header_selects_a_configured_origin() {
     let issuer = TestIssuer::start().await.unwrap();
-    let app = app(&issuer, DpopConfig::new()).await;
+    let app = app(
+        &issuer,
+        DpopConfig::new().origins(["https://api.internal:8443", "https://agents.example.com"]),
+    )
+    .await;
     let key = DpopKey::generate(Algorithm::ES256);
     let token = issuer.token().dpop_bound(&key).sign();
-    let proof = key
-        .proof("GET", "https://api.internal:8443/data")
-        .access_token(&token)
-        .sign();
+    let proof = || {
+        key.proof("GET", "https://api.internal:8443/data")
+            .access_token(&token)
+            .sign()
+    };
     let req = |host: &str, proof: &str| {
         Request::get("/data")
             .header("host", host)
@@ -246,26 +251,20 @@ async fn htu_from_the_host_header_without_configuration() {
             .body(Body::empty())
             .unwrap()
     };
-    assert_eq!(
-        app.clone()
-            .oneshot(req("api.internal:8443", &proof))
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    let proof = key
-        .proof("GET", "https://api.internal:8443/data")
+    let status = |host: &'static str, proof: String| {
+        let app = app.clone();
+        let r = req(host, &proof);
+        async move { app.oneshot(r).await.unwrap().status() }
+    };
+    assert_eq!(status("api.internal:8443", proof()).await, 200);
+    // Another configured origin: the proof names api.internal, so it does not match.
+    assert_eq!(status("agents.example.com", proof()).await, 401);
+    // A host that is no configured origin, even when the proof names it.
+    let other = key
+        .proof("GET", "https://other.internal/data")
         .access_token(&token)
         .sign();
-    assert_eq!(
-        app.clone()
-            .oneshot(req("other.internal", &proof))
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(status("other.internal", other).await, 401);
 }
 
 #[tokio::test]
@@ -319,7 +318,7 @@ async fn the_proof_window_follows_the_validator_clock() {
         .unwrap();
     let app = Router::new()
         .route("/data", get(|| async { "ok" }))
-        .layer(v.layer().dpop(cfg()));
+        .layer(v.layer().dpop(cfg()).unwrap());
     let key = DpopKey::generate(Algorithm::ES256);
     let token = issuer
         .token()

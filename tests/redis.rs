@@ -5,9 +5,9 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use a2a_guard::pop::{DpopConfig, RedisReplayStore, ReplayStore};
+use a2a_guard::pop::{DpopConfig, EvictionPolicyCheck, RedisReplayStore, ReplayStore};
 use a2a_guard::testing::{DpopKey, TestIssuer};
-use a2a_guard::{Algorithm, Validator};
+use a2a_guard::{Algorithm, ConfigError, Validator};
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
@@ -27,6 +27,10 @@ impl Drop for Redis {
 }
 
 async fn redis() -> Redis {
+    redis_with(&[]).await
+}
+
+async fn redis_with(extra: &[&str]) -> Redis {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -43,6 +47,7 @@ async fn redis() -> Redis {
             "--appendonly",
             "no",
         ])
+        .args(extra)
         .stdout(Stdio::null())
         .spawn()
         .expect("redis-server must be installed (scripts/test.sh installs it)");
@@ -70,7 +75,7 @@ async fn set_if_absent_is_atomic_and_expires() {
     for _ in 0..50 {
         let s = store.clone();
         set.spawn(async move {
-            s.first_use("jkt:jti-1", Duration::from_secs(60))
+            s.first_use("jkt:jti-1", Duration::from_secs(60), 0)
                 .await
                 .unwrap()
         });
@@ -82,20 +87,20 @@ async fn set_if_absent_is_atomic_and_expires() {
     assert_eq!(firsts, 1, "exactly one of 50 concurrent uses is first");
     assert!(
         store
-            .first_use("jkt:short", Duration::from_millis(300))
+            .first_use("jkt:short", Duration::from_millis(300), 0)
             .await
             .unwrap()
     );
     assert!(
         !store
-            .first_use("jkt:short", Duration::from_millis(300))
+            .first_use("jkt:short", Duration::from_millis(300), 0)
             .await
             .unwrap()
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         store
-            .first_use("jkt:short", Duration::from_millis(300))
+            .first_use("jkt:short", Duration::from_millis(300), 0)
             .await
             .unwrap(),
         "expired"
@@ -109,13 +114,13 @@ async fn instance(issuer: &TestIssuer, store: Option<RedisReplayStore>) -> Route
         .build()
         .await
         .unwrap();
-    let mut cfg = DpopConfig::new().external_url("https://agents.example.com");
+    let mut cfg = DpopConfig::new().origin("https://agents.example.com");
     if let Some(s) = store {
         cfg = cfg.replay_store(s);
     }
     Router::new()
         .route("/data", get(|| async { "ok" }))
-        .layer(v.layer().dpop(cfg))
+        .layer(v.layer().dpop(cfg).unwrap())
 }
 
 async fn send(app: &Router, token: &str, proof: &str) -> u16 {
@@ -191,4 +196,76 @@ async fn redis_down_fails_closed() {
         .await
         .expect("no hang");
     assert_eq!(status, 503);
+}
+
+async fn config_set(url: &str, name: &str, value: &str) {
+    let client = redis::Client::open(url).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg(name)
+        .arg(value)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_evicting_maxmemory_policy_is_refused() {
+    let r = redis().await;
+    // redis-server's default, noeviction, is accepted.
+    assert!(RedisReplayStore::connect(&r.url).await.is_ok());
+    for policy in [
+        "allkeys-lru",
+        "volatile-lru",
+        "volatile-ttl",
+        "allkeys-random",
+    ] {
+        config_set(&r.url, "maxmemory-policy", policy).await;
+        match RedisReplayStore::connect(&r.url).await {
+            Err(ConfigError::EvictingReplayStore { policy: p }) => assert_eq!(p, policy),
+            other => panic!("{policy}: {other:?}"),
+        }
+        // The explicit opt-out connects (and warns).
+        assert!(
+            RedisReplayStore::connect_with(&r.url, EvictionPolicyCheck::Warn)
+                .await
+                .is_ok()
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_config_access_the_store_connects() {
+    // Managed Redis often disables CONFIG: the check cannot run, connect warns and goes on.
+    let r = redis_with(&["--rename-command", "CONFIG", ""]).await;
+    let store = RedisReplayStore::connect(&r.url).await.unwrap();
+    assert!(
+        store
+            .first_use("jkt:jti", Duration::from_secs(60), 0)
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_full_redis_fails_closed() {
+    let r = redis().await;
+    let issuer = TestIssuer::start().await.unwrap();
+    let app = instance(
+        &issuer,
+        Some(RedisReplayStore::connect(&r.url).await.unwrap()),
+    )
+    .await;
+    let key = DpopKey::generate(Algorithm::ES256);
+    let token = issuer.token().dpop_bound(&key).sign();
+    let proof = || {
+        key.proof("GET", "https://agents.example.com/data")
+            .access_token(&token)
+            .sign()
+    };
+    assert_eq!(send(&app, &token, &proof()).await, 200);
+    // noeviction with no memory left: Redis refuses the write, the request gets 503.
+    config_set(&r.url, "maxmemory", "1").await;
+    assert_eq!(send(&app, &token, &proof()).await, 503);
 }

@@ -7,27 +7,38 @@
 //! checks run in [`AuthService`](crate::AuthService) on every request, verified-token cache
 //! hit or not.
 //!
+//! DPoP needs the origin clients sign (`htu`): without one, as in the plain
+//! [`Validator::layer`](crate::Validator::layer), every DPoP-bound token is refused.
+//!
 //! ```no_run
 //! use a2a_guard::pop::DpopConfig;
-//! # async fn demo(validator: a2a_guard::Validator) {
-//! // Behind a proxy, say what URL clients sign (`htu`).
-//! let layer = validator.layer().dpop(DpopConfig::new().external_url("https://agents.example.com"));
-//! # }
+//! # async fn demo(validator: a2a_guard::Validator) -> Result<(), a2a_guard::ConfigError> {
+//! let layer = validator
+//!     .layer()
+//!     .dpop(DpopConfig::new().origin("https://agents.example.com"))?;
+//! # Ok(()) }
 //! ```
 
 mod dpop;
 mod mtls;
+mod origin;
 #[cfg(feature = "redis")]
 mod redis_store;
 mod replay;
 
 use std::sync::Arc;
 
-pub use dpop::{DEFAULT_DPOP_IAT_AHEAD, DEFAULT_DPOP_IAT_BEHIND, DpopConfig, jwk_thumbprint};
+pub use dpop::{
+    DEFAULT_DPOP_IAT_AHEAD, DEFAULT_DPOP_IAT_BEHIND, DpopConfig, MAX_JTI_LEN, MAX_PROOF_RSA_BITS,
+    MAX_PROOF_SIZE, MIN_NONCE_SECRET_LEN, jwk_thumbprint,
+};
 pub use mtls::ClientCertificate;
 #[cfg(feature = "redis")]
-pub use redis_store::RedisReplayStore;
-pub use replay::{MemoryReplayStore, ReplayStore, ReplayStoreError};
+pub use redis_store::{EvictionPolicyCheck, RedisReplayStore};
+pub use replay::{
+    DEFAULT_REPLAY_MAX_BYTES, FirstUse, MemoryReplayStore, REPLAY_ENTRY_BYTES, ReplayStore,
+    ReplayStoreError,
+};
 
 use crate::AuthError;
 

@@ -3,10 +3,10 @@ use std::sync::Arc;
 use tower_layer::Layer;
 
 use super::AuthService;
-use crate::Validator;
 use crate::claims::ExtraClaims;
 use crate::pop::DpopConfig;
 use crate::scope::ScopeRules;
+use crate::{ConfigError, Validator};
 
 /// Applies [`AuthService`]. Cheap to clone. Build it with [`Validator::layer`].
 ///
@@ -58,11 +58,22 @@ impl<C> AuthLayer<C> {
         self
     }
 
-    /// DPoP settings (RFC 9449): external URL for `htu`, algorithms, `iat` window, replay
-    /// store, server nonces. DPoP-bound tokens are always checked; this tunes how.
-    pub fn dpop(mut self, config: DpopConfig) -> Self {
-        self.dpop = Arc::new(config);
-        self
+    /// DPoP settings (RFC 9449): origins for `htu`, algorithms, `iat` window, replay store,
+    /// server nonces. DPoP-bound tokens are always checked; without this call (no origin)
+    /// they are all refused. The configuration is checked here, once: no origin, a bad
+    /// origin, an empty algorithm list, a replay store that forgets before the proof window
+    /// ends, or a nonce key that cannot be had is a [`ConfigError`].
+    ///
+    /// ```
+    /// # async fn demo(validator: a2a_guard::Validator) -> Result<(), a2a_guard::ConfigError> {
+    /// use a2a_guard::pop::DpopConfig;
+    /// let layer = validator.layer().dpop(DpopConfig::new().origin("https://agents.example.com"))?;
+    /// assert!(validator.layer().dpop(DpopConfig::new().origin("not a url")).is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn dpop(mut self, config: DpopConfig) -> Result<Self, ConfigError> {
+        self.dpop = Arc::new(config.checked()?);
+        Ok(self)
     }
 
     /// Implication rules for [`RequireScopes`](crate::RequireScopes) (e.g. `write ⇒ read`).
