@@ -261,7 +261,12 @@ async fn a_fifo_snapshot_is_refused_without_reading_it() {
 
 #[tokio::test]
 async fn an_empty_jwks_is_a_failed_fetch_and_keeps_the_old_keys() {
-    let issuer = TestIssuer::start().await.unwrap();
+    // One key only, so retiring it leaves nothing usable.
+    let issuer = TestIssuer::builder()
+        .algorithms([Algorithm::RS256])
+        .start()
+        .await
+        .unwrap();
     let v = jwks(&issuer)
         .kid_miss_cooldown(Duration::from_millis(50))
         .build()
