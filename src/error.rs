@@ -103,6 +103,13 @@ pub enum AuthError {
     /// The token is valid but its current actor is not allowed on this route.
     #[error("the current actor is not allowed")]
     ActorNotAllowed,
+    /// The token is valid but its claims fail a route's [`RequireClaims`](crate::RequireClaims)
+    /// rule (403 `insufficient_scope`, the rule's configured name as description).
+    #[error("the token's claims do not satisfy: {rule}")]
+    ClaimsNotAllowed {
+        /// The rule's name, as configured.
+        rule: std::sync::Arc<str>,
+    },
     /// A proof-of-possession binding fails: certificate thumbprint mismatch or absent
     /// (RFC 8705 §3), a DPoP-bound token sent as `Bearer` (RFC 9449 §7.2), or a `DPoP`
     /// request with an unbound token.
@@ -133,9 +140,9 @@ impl AuthError {
         match self {
             AuthError::MissingToken => StatusCode::UNAUTHORIZED,
             AuthError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            AuthError::InsufficientScope { .. } | AuthError::ActorNotAllowed => {
-                StatusCode::FORBIDDEN
-            }
+            AuthError::InsufficientScope { .. }
+            | AuthError::ActorNotAllowed
+            | AuthError::ClaimsNotAllowed { .. } => StatusCode::FORBIDDEN,
             AuthError::KeysUnavailable { .. } | AuthError::ReplayStoreUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -152,9 +159,9 @@ impl AuthError {
             | AuthError::ReplayStoreUnavailable
             | AuthError::Misconfigured(_) => None,
             AuthError::InvalidRequest(_) => Some("invalid_request"),
-            AuthError::InsufficientScope { .. } | AuthError::ActorNotAllowed => {
-                Some("insufficient_scope")
-            }
+            AuthError::InsufficientScope { .. }
+            | AuthError::ActorNotAllowed
+            | AuthError::ClaimsNotAllowed { .. } => Some("insufficient_scope"),
             AuthError::InvalidDpopProof(_) => Some("invalid_dpop_proof"),
             AuthError::UseDpopNonce { .. } => Some("use_dpop_nonce"),
             _ => Some("invalid_token"),
@@ -186,6 +193,7 @@ impl AuthError {
             AuthError::KeysUnavailable { .. } => "keys_unavailable",
             AuthError::Delegation(_) => "delegation",
             AuthError::ActorNotAllowed => "actor_not_allowed",
+            AuthError::ClaimsNotAllowed { .. } => "claims_not_allowed",
             AuthError::ProofOfPossession(_) => "proof_of_possession",
             AuthError::InvalidDpopProof(_) => "invalid_dpop_proof",
             AuthError::UseDpopNonce { .. } => "use_dpop_nonce",
@@ -256,8 +264,13 @@ impl AuthError {
 
     /// [`to_response`](Self::to_response) with a given challenge (e.g. `DPoP`); adds the
     /// `DPoP-Nonce` header for [`AuthError::UseDpopNonce`].
+    ///
+    /// The response carries the error itself in its extensions, so an outer middleware can
+    /// shape the body (see [`RejectionBodyLayer`](crate::layer::RejectionBodyLayer)) without
+    /// parsing headers.
     pub fn to_response_with<B: Default>(&self, c: &Challenge<'_>) -> http::Response<B> {
         let mut res = http::Response::new(B::default());
+        res.extensions_mut().insert(self.clone());
         *res.status_mut() = self.status();
         let h = res.headers_mut();
         if let Some(v) = self.challenge(c) {

@@ -80,7 +80,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`Validator`], [`ValidatorBuilder`] | the validator and every option with its default |
-//! | [`layer`] | [`AuthLayer`], [`RequireScopes`], [`RequireActor`], [`AuthContext`] |
+//! | [`layer`] | [`AuthLayer`], [`RequireScopes`], [`RequireActor`], [`RequireClaims`], [`AuthContext`] |
 //! | [`mod@axum`] | extractors and their rejection |
 //! | [`scope`] | hierarchical, wildcard and temporal scopes, implication rules |
 //! | [`claims`] | [`RegisteredClaims`], [`Principal`], the delegation chain |
@@ -116,7 +116,9 @@ pub use algorithm::{Algorithm, KeyKind, UnsupportedAlgorithm};
 pub use axum::{AuthRejection, Claims, OptionalClaims};
 pub use claims::{Principal, RegisteredClaims};
 pub use error::{AuthError, Challenge, ConfigError, DEFAULT_DPOP_ALGS};
-pub use layer::{ActorMatch, AuthContext, AuthLayer, AuthService, RequireActor, RequireScopes};
+pub use layer::{
+    ActorMatch, AuthContext, AuthLayer, AuthService, RequireActor, RequireClaims, RequireScopes,
+};
 pub use validate::{
     Clock, DEFAULT_LEEWAY, DEFAULT_MAX_DELEGATION_DEPTH, DEFAULT_MAX_TOKEN_SIZE,
     DEFAULT_TOKEN_CACHE_CAPACITY, DEFAULT_TYPES, MAX_LEEWAY, SystemClock, Validator,

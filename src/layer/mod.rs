@@ -20,14 +20,18 @@
 
 mod auth;
 pub mod guard;
+mod rejection;
 mod require_actor;
+mod require_claims;
 mod require_scopes;
 
 use std::sync::Arc;
 
 pub use auth::{AuthLayer, AuthService, ResponseFuture};
 pub use guard::{GuardFuture, GuardService};
+pub use rejection::{RejectionBody, RejectionBodyFuture, RejectionBodyLayer};
 pub use require_actor::{ActorMatch, RequireActor, RequireActorService};
+pub use require_claims::{RequireClaims, RequireClaimsService};
 pub use require_scopes::{RequireScopes, RequireScopesService};
 
 use http::{HeaderValue, Response, header};
