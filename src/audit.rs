@@ -1,7 +1,10 @@
 //! One `tracing` event per decision, at target `a2a_guard::audit`.
 //!
 //! Fields: `decision` (`allow`/`deny`), `reason` (see [`AuthError::reason`](crate::AuthError::reason),
-//! or `ok`), `status`, `method`, `route` (the path, never the query), `iss`, `sub`,
+//! `refused_downstream` for a 401/403 from inside, or `ok`), `status`, `method`, `route` (the
+//! matched route template such as `/customers/{region}` when a route guard or extractor saw
+//! axum's `MatchedPath`, else the path: what dashboards group by), `path` (the raw path, never
+//! the query), `iss`, `sub`,
 //! `client_id`, `jti`, `scopes` (granted), `required` (when a scope guard ran), `actors`
 //! (the delegation chain, current actor first). Never the token. Attacker-chosen strings are
 //! truncated to [`MAX_FIELD`] bytes.
@@ -28,6 +31,8 @@ pub(crate) struct Decision<'a> {
     pub(crate) status: u16,
     pub(crate) method: &'a http::Method,
     pub(crate) path: &'a str,
+    /// The matched route template (axum's `MatchedPath`), when a guard or extractor saw it.
+    pub(crate) template: Option<&'a str>,
     pub(crate) ctx: Option<&'a AuthContext>,
     pub(crate) required: Option<&'a str>,
 }
@@ -66,7 +71,8 @@ pub(crate) fn emit(d: &Decision<'_>) {
                 reason = d.reason,
                 status = d.status,
                 method = truncate(d.method.as_str(), MAX_FIELD),
-                route = truncate(d.path, MAX_FIELD),
+                route = truncate(d.template.unwrap_or(d.path), MAX_FIELD),
+                path = truncate(d.path, MAX_FIELD),
                 iss = f(ctx.and_then(AuthContext::issuer)),
                 sub = f(ctx.and_then(AuthContext::subject)),
                 client_id = f(ctx.and_then(AuthContext::client_id)),

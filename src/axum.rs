@@ -74,6 +74,7 @@ impl IntoResponse for AuthRejection {
 fn principal<C: Send + Sync + 'static>(
     parts: &Parts,
 ) -> Result<Option<&Arc<Principal<C>>>, AuthRejection> {
+    crate::layer::record_route(&parts.extensions);
     if let Some(p) = parts.extensions.get::<Arc<Principal<C>>>() {
         return Ok(Some(p));
     }

@@ -160,3 +160,52 @@ async fn one_event_per_decision_with_its_fields() {
         (1, "allow", "")
     );
 }
+
+// Issue 11: the audit `route` is the matched route template (what dashboards group by) when a
+// route guard or extractor saw it; `path` keeps the raw path.
+#[tokio::test(flavor = "current_thread")]
+async fn the_route_field_is_the_matched_template() {
+    let events: Events = Default::default();
+    let _guard = tracing::subscriber::set_default(
+        tracing_subscriber::registry().with(Capture(events.clone())),
+    );
+    let issuer = TestIssuer::start().await.unwrap();
+    let v = Validator::builder()
+        .issuer_jwks(issuer.issuer(), issuer.jwks_url())
+        .audience(issuer.audience())
+        .build()
+        .await
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/customers/{region}",
+            get(|| async { "ok" }).route_layer(RequireScopes::template("read:customers:{region}")),
+        )
+        .route(
+            "/orders/{id}",
+            get(|p: a2a_guard::Principal| async move { format!("{:?}", p.subject()) }),
+        )
+        .route("/plain/{id}", get(|| async { "ok" }))
+        .layer(v.layer());
+    let take = || std::mem::take(&mut *events.lock().unwrap());
+    take();
+    let t = issuer.token().scope("read:customers").sign();
+    for (path, template) in [
+        ("/customers/eu", "/customers/{region}"),
+        ("/orders/42", "/orders/{id}"),
+        ("/plain/7", "/plain/7"),
+    ] {
+        assert_eq!(call(&app, path, Some(&t)).await, 200, "{path}");
+        let e = take();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(
+            (e[0]["route"].as_str(), e[0]["path"].as_str()),
+            (template, path)
+        );
+    }
+    // A denial by the guard carries the template too.
+    let narrow = issuer.token().scope("read:orders").sign();
+    assert_eq!(call(&app, "/customers/us", Some(&narrow)).await, 403);
+    let e = take();
+    assert_eq!(e[0]["route"], "/customers/{region}");
+}

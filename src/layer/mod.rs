@@ -77,6 +77,31 @@ pub struct AuthContext {
 #[derive(Debug, Clone)]
 pub(crate) struct LayerPresent(pub(crate) Arc<str>);
 
+/// Where a component running inside the router (a route guard, an extractor) leaves the
+/// matched route template for the auth layer's audit event: the layer wraps the router, so it
+/// never sees axum's `MatchedPath` itself. Present only when an audit subscriber listens.
+#[derive(Debug, Default)]
+pub(crate) struct RouteSlot(std::sync::OnceLock<Arc<str>>);
+
+impl RouteSlot {
+    pub(crate) fn get(&self) -> Option<&str> {
+        self.0.get().map(|s| &**s)
+    }
+}
+
+/// Record axum's matched route template, when there is one and the auth layer asked for it.
+pub(crate) fn record_route(extensions: &http::Extensions) {
+    #[cfg(feature = "axum")]
+    if let (Some(slot), Some(matched)) = (
+        extensions.get::<Arc<RouteSlot>>(),
+        extensions.get::<::axum::extract::MatchedPath>(),
+    ) {
+        let _ = slot.0.set(Arc::from(matched.as_str()));
+    }
+    #[cfg(not(feature = "axum"))]
+    let _ = extensions;
+}
+
 /// Log a misconfiguration once per call site: it is the operator's to fix, and requests
 /// must not be able to flood the log with it.
 macro_rules! misconfigured_once {

@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
@@ -8,7 +9,7 @@ use super::{AuthLayer, ResponseFuture};
 use crate::Challenge;
 use crate::audit::{self, Decision};
 use crate::bearer::{self, Credentials};
-use crate::layer::{AuthContext, GuardOutcome, LayerPresent, is_grpc, reject};
+use crate::layer::{AuthContext, GuardOutcome, LayerPresent, RouteSlot, is_grpc, reject};
 use crate::pop::{self, RequestRef, Scheme};
 
 /// Authenticates requests; see [`AuthLayer`] and the [`layer`](crate::layer) module.
@@ -60,20 +61,24 @@ where
         ResponseFuture {
             inner: Box::pin(async move {
                 // Collected only when an audit subscriber listens.
-                let route =
-                    audit::wanted().then(|| (req.method().clone(), req.uri().path().to_owned()));
+                let route = audit::wanted().then(|| {
+                    let slot = Arc::new(RouteSlot::default());
+                    req.extensions_mut().insert(slot.clone());
+                    (req.method().clone(), req.uri().path().to_owned(), slot)
+                });
                 let grpc = is_grpc(req.headers());
                 req.extensions_mut()
                     .insert(LayerPresent(layer.realm.clone()));
                 let deny =
                     |err: crate::AuthError, ctx: Option<&AuthContext>, dpop_request: bool| {
-                        if let Some((method, path)) = &route {
+                        if let Some((method, path, _)) = &route {
                             audit::emit(&Decision {
                                 allowed: false,
                                 reason: err.reason(),
                                 status: err.status().as_u16(),
                                 method,
                                 path,
+                                template: None,
                                 ctx,
                                 required: None,
                             });
@@ -141,7 +146,7 @@ where
                     ctx
                 });
                 let res = inner.call(req).await?;
-                if let Some((method, path)) = &route {
+                if let Some((method, path, slot)) = &route {
                     let outcome = res.extensions().get::<GuardOutcome>();
                     let error = outcome.and_then(|o| o.error.as_ref());
                     // The decision never contradicts the status sent: a 401/403 from inside
@@ -159,6 +164,7 @@ where
                         status: status.as_u16(),
                         method,
                         path,
+                        template: slot.get(),
                         ctx: ctx.as_ref(),
                         required: outcome.map(|o| &*o.required),
                     });

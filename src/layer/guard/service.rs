@@ -30,6 +30,7 @@ where
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         let (parts, body) = req.into_parts();
+        crate::layer::record_route(&parts.extensions);
         let ctx = parts.extensions.get::<AuthContext>();
         if ctx.is_none() && parts.extensions.get::<LayerPresent>().is_none() {
             // Fails closed below (no context → 401); say why once.
