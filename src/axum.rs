@@ -32,16 +32,72 @@ use crate::AuthError;
 use crate::claims::{ExtraClaims, Principal};
 use crate::layer::{AuthContext, DEFAULT_REALM, GuardOutcome, LayerPresent};
 
-/// The custom claims of the authenticated token.
+/// The custom claims of the authenticated token, as the validator's claims type `C`.
+/// Without a token the rejection is the RFC 6750 401; with another claims type than the
+/// validator's, a 500 (see the module docs).
+///
+/// ```
+/// use a2a_guard::{Claims, RequireScopes, Validator};
+/// use axum::{Router, routing::get};
+///
+/// #[derive(Clone, serde::Deserialize)]
+/// struct AgentClaims { sub: String, tenant: String }
+///
+/// async fn whoami(Claims(c): Claims<AgentClaims>) -> String {
+///     format!("{} of {}", c.sub, c.tenant)
+/// }
+///
+/// # async fn demo() -> Result<(), a2a_guard::ConfigError> {
+/// let validator = Validator::builder()
+///     .issuer("https://auth.example.com")
+///     .audience("agent-api")
+///     .claims::<AgentClaims>() // the same type as the extractor's
+///     .build()
+///     .await?;
+/// let app: Router = Router::new()
+///     .route("/whoami", get(whoami).route_layer(RequireScopes::all(["read:self"])))
+///     .layer(validator.layer());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Claims<C = ExtraClaims>(pub C);
 
 /// The custom claims when a token was sent, `None` when none was (with
-/// [`AuthLayer::optional`](crate::AuthLayer::optional)). Invalid tokens never get here.
+/// [`AuthLayer::optional`](crate::AuthLayer::optional)). Invalid tokens never get here: the
+/// optional layer still rejects a token that is present but invalid.
+///
+/// ```
+/// use a2a_guard::{OptionalClaims, Validator};
+/// use axum::{Router, routing::get};
+///
+/// async fn greet(OptionalClaims(c): OptionalClaims) -> String {
+///     match c.and_then(|c| c.get("sub").and_then(|s| s.as_str()).map(str::to_owned)) {
+///         Some(sub) => format!("hello {sub}"),
+///         None => "hello, anonymous".into(),
+///     }
+/// }
+///
+/// # async fn demo(validator: Validator) {
+/// let app: Router = Router::new()
+///     .route("/", get(greet))
+///     .layer(validator.layer().optional()); // requests without a token pass, unauthenticated
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct OptionalClaims<C = ExtraClaims>(pub Option<C>);
 
-/// The rejection of the extractors: the RFC 6750 response.
+/// The rejection of the extractors: the RFC 6750 response (401 without a token), or 500 for
+/// a wiring mistake.
+///
+/// ```
+/// use a2a_guard::AuthRejection;
+/// use axum::response::IntoResponse;
+/// fn status_of(r: AuthRejection) -> u16 {
+///     let code = r.error().status().as_u16();
+///     assert_eq!(r.into_response().status().as_u16(), code);
+///     code
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct AuthRejection {
     error: AuthError,

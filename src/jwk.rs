@@ -307,7 +307,27 @@ fn bit_len(b: &[u8]) -> usize {
     }
 }
 
-/// A set of verification keys, as read from one JWK Set.
+/// A set of verification keys, as read from one JWK Set. Usually the key cache fetches it;
+/// build one yourself for [`ValidatorBuilder::issuer_keys`](crate::ValidatorBuilder::issuer_keys)
+/// (keys pinned in configuration) or to inspect a JWKS.
+///
+/// ```
+/// use a2a_guard::{Algorithm, Validator, jwk::KeySet};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let set = KeySet::from_json(br#"{"keys":[
+///   {"kty":"OKP","crv":"Ed25519","kid":"ed1","alg":"EdDSA","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}
+/// ]}"#)?;
+/// assert_eq!(set.kids().collect::<Vec<_>>(), ["ed1"]);
+/// assert_eq!(set.find(Some("ed1"), Algorithm::EdDSA).count(), 1);
+/// let validator = Validator::builder()
+///     .issuer_keys("https://auth.example.com", set) // no fetching: these keys only
+///     .audience("agent-api")
+///     .build()
+///     .await?;
+/// assert!(validator.is_ready());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct KeySet {
     keys: Vec<Arc<VerifyingKey>>,

@@ -86,6 +86,24 @@ impl RequireScopes {
     }
 
     /// Compute the requirement from the request (method, URI, headers, extensions).
+    ///
+    /// ```
+    /// use a2a_guard::RequireScopes;
+    /// use a2a_guard::scope::ScopeRequirement;
+    /// use axum::{Router, routing::get};
+    /// // Reads need `read:orders`, everything else `write:orders`; a bulk export needs both.
+    /// let orders = RequireScopes::from_fn(|parts| match (&parts.method, parts.uri.query()) {
+    ///     (&http::Method::GET, Some(q)) if q.contains("export=all") => {
+    ///         ScopeRequirement::all(["read:orders", "export:orders"])
+    ///     }
+    ///     (&http::Method::GET, _) => "read:orders".into(),
+    ///     _ => "write:orders".into(),
+    /// });
+    /// let app: Router = Router::new().route(
+    ///     "/orders",
+    ///     get(|| async { "orders" }).post(|| async { "created" }).route_layer(orders),
+    /// );
+    /// ```
     pub fn from_fn<F>(f: F) -> Self
     where
         F: Fn(&Parts) -> ScopeRequirement + Send + Sync + 'static,

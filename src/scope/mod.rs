@@ -217,7 +217,22 @@ impl ScopeRules {
     }
 }
 
-/// The scopes a token grants, parsed once.
+/// The scopes a token grants, parsed once (sorted, duplicates removed). Handlers get it from
+/// [`Principal::scopes`](crate::Principal::scopes).
+///
+/// ```
+/// use a2a_guard::scope::{ScopeRequirement, ScopeRules, ScopeSet};
+/// let granted = ScopeSet::parse("read:customers execute:payment temporal:30min").unwrap();
+/// assert_eq!(granted.len(), 3);
+/// assert!(granted.contains("execute:payment"));
+/// let rules = ScopeRules::new();
+/// assert!(granted.covers(&"read:customers:eu".into(), &rules)); // hierarchy
+/// assert!(!granted.covers(&"temporal:30min".into(), &rules)); // temporal scopes never grant
+/// assert!(granted.satisfies(&ScopeRequirement::any(["admin", "execute:payment"]), &rules));
+/// assert_eq!(granted.temporal().count(), 1);
+/// assert!(ScopeSet::parse("bad\"quote").is_err()); // RFC 6749 §3.3 characters only
+/// assert_eq!(granted.to_string(), "execute:payment read:customers temporal:30min");
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScopeSet {
     scopes: Vec<Scope>,
