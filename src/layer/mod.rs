@@ -75,7 +75,9 @@ pub struct AuthContext {
 /// extractors tell "no token" from "no auth layer in front" (a wiring mistake).
 /// Carries the layer's realm for the challenges of unauthenticated requests.
 #[derive(Debug, Clone)]
-pub(crate) struct LayerPresent(pub(crate) Arc<str>);
+pub(crate) struct LayerPresent(
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))] pub(crate) Arc<str>,
+);
 
 /// Where a component running inside the router (a route guard, an extractor) leaves the
 /// matched route template for the auth layer's audit event: the layer wraps the router, so it
