@@ -278,7 +278,12 @@ pub(crate) const MAX_DEPTH: usize = 32;
 /// The most JSON values (objects, arrays, strings, numbers, literals; member names are not
 /// counted) accepted in one header or payload. A parsed tree costs up to ~100 bytes per
 /// value, so this bounds it whatever [`max_token_size`](crate::ValidatorBuilder::max_token_size)
-/// allows; the default token size cap (16 KiB) admits at most ~6 000 values.
+/// allows; the default token size cap (16 KiB) admits at most ~6 000 values. A token over
+/// the cap is refused as malformed.
+///
+/// ```
+/// assert_eq!(a2a_guard::claims::MAX_JSON_NODES, 10_000);
+/// ```
 pub const MAX_JSON_NODES: usize = 10_000;
 
 /// Maps with more members than this are checked for duplicates by sorting their names once,
@@ -375,16 +380,21 @@ impl<'de> Visitor<'de> for Build<'_> {
         self.stats.objects += 1;
         let mut m = Map::new();
         while let Some(k) = map.next_key::<String>()? {
-            if m.contains_key(&k) {
-                return Err(de::Error::custom("duplicate member name"));
-            }
             self.stats.members += 1;
             self.stats.string_bytes += k.len();
             let v = map.next_value_seed(Build {
                 stats: &mut *self.stats,
                 depth: self.depth + 1,
             })?;
-            m.insert(k, v);
+            // One search per member: the entry is vacant unless the name is a duplicate.
+            match m.entry(k) {
+                serde_json::map::Entry::Vacant(e) => {
+                    e.insert(v);
+                }
+                serde_json::map::Entry::Occupied(_) => {
+                    return Err(de::Error::custom("duplicate member name"));
+                }
+            }
         }
         Ok(Value::Object(m))
     }

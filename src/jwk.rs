@@ -32,6 +32,10 @@ pub const MIN_RSA_BITS: usize = 2048;
 
 /// The most keys [`KeySet::find`] yields for one token, and so the most signature checks
 /// one token can cost (a token without `kid` against an issuer with many keys of its type).
+///
+/// ```
+/// assert_eq!(a2a_guard::jwk::MAX_KEYS_TRIED, 4);
+/// ```
 pub const MAX_KEYS_TRIED: usize = 4;
 
 /// Why a JWK Set as a whole could not be read. Individual bad keys are skipped, not errors.

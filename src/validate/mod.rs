@@ -180,6 +180,13 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
     /// Validate a compact JWS access token: structure, header, issuer, key, signature, then
     /// every claim rule. The token's unverified `iss` only selects among configured issuers.
     ///
+    /// Before the signature verifies, only the header and the payload's `iss` are read, and
+    /// while the key lookup waits (a kid-miss fetch) the token holds nothing but its own
+    /// bytes and its `kid`. At most [`MAX_KEYS_TRIED`](crate::jwk::MAX_KEYS_TRIED) keys are
+    /// tried per token (those whose `kid`, type and `alg` fit). After the signature verifies
+    /// the payload is parsed strictly: duplicate member names refused at every depth, at most
+    /// 32 levels and [`MAX_JSON_NODES`](crate::claims::MAX_JSON_NODES) values.
+    ///
     /// A token verified before is served from the verified-token cache: its time-based
     /// checks (`exp`, `nbf`, `iat`, temporal scopes) run again and its signing key must
     /// still be held, so expiry, rotation and revocation apply on every request.
@@ -231,13 +238,14 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
             }
             _ => return Err(AuthError::Malformed("not a compact JWS of three segments")),
         };
-        let header = header::parse(&b64(h, "the header is not base64url")?, &cfg.algorithms)?;
-        match &header.typ {
+        let header::Header { alg, kid, typ } =
+            header::parse(&b64(h, "the header is not base64url")?, &cfg.algorithms)?;
+        match &typ {
             Some(t) if cfg.types.iter().any(|a| a == t) => {}
             None if cfg.allow_missing_typ => {}
             _ => return Err(AuthError::WrongType),
         }
-        let (alg, kid) = (header.alg, header.kid);
+        drop(typ);
         // Before the signature is checked, the payload only selects the issuer: its `iss` is
         // read borrowed and everything else skipped (no tree of unverified input).
         let payload = b64(p, "the payload is not base64url")?;

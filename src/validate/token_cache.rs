@@ -18,12 +18,17 @@ use crate::claims::{JsonStats, Principal};
 use crate::jwk::Fingerprint;
 
 /// Default memory budget of the verified-token cache, in bytes (estimated heap of the
-/// entries: the signed part plus the claims read from it, see [`entry_weight`]).
+/// entries: the signed part plus the claims read from it).
 ///
 /// 64 MiB holds ≈ 12 000 typical agent tokens (≈ 5 KiB estimated, ≈ 3.5 KiB measured, per
 /// ~700-byte token with the default claims map) and bounds the cache whatever the tokens
 /// carry: a 14 KB token with a pathological payload is weighed at its real cost (up to
-/// ~1 MiB) and displaces more entries.
+/// ~1 MiB) and displaces more entries. Change it with
+/// [`token_cache_bytes`](crate::ValidatorBuilder::token_cache_bytes).
+///
+/// ```
+/// assert_eq!(a2a_guard::DEFAULT_TOKEN_CACHE_BYTES, 64 << 20);
+/// ```
 pub const DEFAULT_TOKEN_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Fixed heap of one entry beside its strings and claims: moka's entry and node, the
