@@ -4,6 +4,7 @@
 //! ```text
 //! cargo build --release --example profile_validate
 //! valgrind --tool=callgrind target/release/examples/profile_validate uncached RS256 2000
+//! valgrind --tool=callgrind target/release/examples/profile_validate uncached-typed RS256 2000
 //! valgrind --tool=callgrind target/release/examples/profile_validate hit RS256 200000
 //! valgrind --tool=callgrind target/release/examples/profile_validate stack RS256 100000
 //! ```
@@ -35,6 +36,39 @@ fn main() {
         let b = Validator::builder()
             .issuer_keys(issuer.issuer(), keys)
             .audience(issuer.audience());
+        if mode == "uncached-typed" {
+            // A typed claims struct (`claims::<T>()`) instead of the default JSON map.
+            #[derive(Clone, serde::Deserialize)]
+            struct Tenant {
+                #[allow(dead_code)]
+                tenant: String,
+            }
+            let v = b
+                .claims::<Tenant>()
+                .no_token_cache()
+                .build()
+                .await
+                .expect("validator");
+            let token = issuer
+                .token()
+                .alg(alg)
+                .subject("agent:analysis-specialist-7f3a9c")
+                .claim("client_id", "orchestrator-prod-eu-west-1")
+                .scope(
+                    "read:customers:eu read:orders write:reports execute:payment delegate:analysis",
+                )
+                .claim("act", serde_json::json!({"sub": "agent:orchestrator-prod"}))
+                .claim("tenant", "acme-industries-eu")
+                .sign();
+            for _ in 0..n {
+                std::hint::black_box(
+                    v.validate(std::hint::black_box(&token))
+                        .await
+                        .expect("valid"),
+                );
+            }
+            return;
+        }
         let v = if mode != "uncached" {
             b.build().await
         } else {

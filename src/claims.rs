@@ -1,9 +1,13 @@
 //! Typed claims: [`RegisteredClaims`] and [`Principal<C>`].
 //!
-//! The payload is parsed once into a JSON tree (rejecting duplicate member names at every
-//! level, RFC 7515 §4 / RFC 8725 §3.8 style strictness); the registered claims and the user's
-//! own `C` are both read from that tree.
+//! Before the signature is checked only the payload's `iss` is read (borrowed, everything
+//! else skipped). After it verifies, one strict pass rejects duplicate member names at every
+//! level, nesting deeper than 32 and more than [`MAX_JSON_NODES`] values (RFC 7515 §4 /
+//! RFC 8725 §3.8 style strictness). With the default [`ExtraClaims`] that pass builds the
+//! map handed to you and the registered claims are read from it; with your own `C` it builds
+//! no tree, and the registered claims and `C` are read straight from the payload.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, DeserializeOwned, MapAccess, SeqAccess, Visitor};
@@ -163,7 +167,10 @@ pub struct RegisteredClaims {
     pub scp: Option<ScpClaim>,
     /// The current actor of a delegated token (RFC 8693 §4.1).
     pub act: Option<Actor>,
-    /// Proof-of-possession confirmation (RFC 7800).
+    /// Proof-of-possession confirmation (RFC 7800). When present it is an object with at
+    /// least one member this crate enforces (`x5t#S256`, `jkt`); otherwise the token is
+    /// refused (fail closed).
+    #[serde(default, deserialize_with = "cnf_understood")]
     pub cnf: Option<Confirmation>,
 }
 
@@ -243,41 +250,94 @@ impl<C> Principal<C> {
     }
 }
 
-/// Parse JSON into a `Value`, rejecting duplicate member names at every depth and
-/// nesting deeper than [`MAX_DEPTH`].
+/// Parse JSON into a `Value`, rejecting duplicate member names at every depth, nesting
+/// deeper than [`MAX_DEPTH`] and more than [`MAX_JSON_NODES`] values.
 pub(crate) fn parse_strict(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    parse_strict_counted(bytes).map(|(v, _)| v)
+}
+
+/// [`parse_strict`], also returning what the tree is made of.
+pub(crate) fn parse_strict_counted(bytes: &[u8]) -> Result<(Value, JsonStats), serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let v = StrictValue::deserialize(&mut de)?;
+    let mut stats = JsonStats::default();
+    let v = de::DeserializeSeed::deserialize(
+        Build {
+            stats: &mut stats,
+            depth: 0,
+        },
+        &mut de,
+    )?;
     de.end()?;
-    Ok(v.0)
+    stats.top_object = v.is_object();
+    Ok((v, stats))
 }
 
 /// The deepest JSON nesting accepted in a header or payload (serde_json's own limit is 128).
 pub(crate) const MAX_DEPTH: usize = 32;
 
-struct StrictValue(Value);
+/// The most JSON values (objects, arrays, strings, numbers, literals; member names are not
+/// counted) accepted in one header or payload. A parsed tree costs up to ~100 bytes per
+/// value, so this bounds it whatever [`max_token_size`](crate::ValidatorBuilder::max_token_size)
+/// allows; the default token size cap (16 KiB) admits at most ~6 000 values. A token over
+/// the cap is refused as malformed.
+///
+/// ```
+/// assert_eq!(a2a_guard::claims::MAX_JSON_NODES, 10_000);
+/// ```
+pub const MAX_JSON_NODES: usize = 10_000;
 
-struct StrictVisitor(usize);
+/// Maps with more members than this are checked for duplicates by sorting their names once,
+/// not by comparing each new name with every earlier one (no quadratic work on hostile input).
+const LINEAR_DUPLICATE_CHECK: usize = 16;
 
-impl<'de> Deserialize<'de> for StrictValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(StrictVisitor(0)).map(StrictValue)
+/// What a strict pass saw: enough to estimate the heap of the claims read from it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct JsonStats {
+    /// Values of any kind, nested ones included.
+    pub(crate) nodes: usize,
+    /// Objects among them.
+    pub(crate) objects: usize,
+    /// Members of all objects.
+    pub(crate) members: usize,
+    /// Bytes of strings and member names.
+    pub(crate) string_bytes: usize,
+    /// Whether the top-level value is an object.
+    pub(crate) top_object: bool,
+}
+
+impl JsonStats {
+    fn node<E: de::Error>(&mut self) -> Result<(), E> {
+        self.nodes += 1;
+        if self.nodes > MAX_JSON_NODES {
+            return Err(de::Error::custom("too many JSON values"));
+        }
+        Ok(())
     }
 }
 
-struct Seeded(usize);
+fn too_deep<E: de::Error>(depth: usize) -> Result<(), E> {
+    if depth > MAX_DEPTH {
+        return Err(de::Error::custom("JSON nested too deeply"));
+    }
+    Ok(())
+}
 
-impl<'de> de::DeserializeSeed<'de> for Seeded {
+/// Builds a strict tree: the seed of one value at `depth`.
+struct Build<'s> {
+    stats: &'s mut JsonStats,
+    depth: usize,
+}
+
+impl<'de> de::DeserializeSeed<'de> for Build<'_> {
     type Value = Value;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        if self.0 > MAX_DEPTH {
-            return Err(de::Error::custom("JSON nested too deeply"));
-        }
-        d.deserialize_any(StrictVisitor(self.0))
+        too_deep(self.depth)?;
+        self.stats.node()?;
+        d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for StrictVisitor {
+impl<'de> Visitor<'de> for Build<'_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -296,9 +356,11 @@ impl<'de> Visitor<'de> for StrictVisitor {
         Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
     }
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        self.stats.string_bytes += v.len();
         Ok(Value::String(v.to_owned()))
     }
     fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        self.stats.string_bytes += v.len();
         Ok(Value::String(v))
     }
     fn visit_unit<E>(self) -> Result<Value, E> {
@@ -306,27 +368,346 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut v = Vec::new();
-        while let Some(x) = seq.next_element_seed(Seeded(self.0 + 1))? {
+        while let Some(x) = seq.next_element_seed(Build {
+            stats: &mut *self.stats,
+            depth: self.depth + 1,
+        })? {
             v.push(x);
         }
         Ok(Value::Array(v))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        self.stats.objects += 1;
         let mut m = Map::new();
         while let Some(k) = map.next_key::<String>()? {
-            if m.contains_key(&k) {
-                return Err(de::Error::custom("duplicate member name"));
+            self.stats.members += 1;
+            self.stats.string_bytes += k.len();
+            let v = map.next_value_seed(Build {
+                stats: &mut *self.stats,
+                depth: self.depth + 1,
+            })?;
+            // One search per member: the entry is vacant unless the name is a duplicate.
+            match m.entry(k) {
+                serde_json::map::Entry::Vacant(e) => {
+                    e.insert(v);
+                }
+                serde_json::map::Entry::Occupied(_) => {
+                    return Err(de::Error::custom("duplicate member name"));
+                }
             }
-            let v = map.next_value_seed(Seeded(self.0 + 1))?;
-            m.insert(k, v);
         }
         Ok(Value::Object(m))
+    }
+}
+
+/// Check JSON as strictly as [`parse_strict`] without building a tree, and copy out the
+/// top-level members `observe` selects (as strict trees). Member names are borrowed from
+/// the input where they have no escapes; one scratch list serves every object.
+pub(crate) fn check_strict(
+    bytes: &[u8],
+    observe: &dyn Fn(&str) -> bool,
+    observed: &mut Map<String, Value>,
+) -> Result<JsonStats, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut cx = CheckCx {
+        stats: JsonStats::default(),
+        names: Vec::new(),
+        observe,
+        observed,
+    };
+    let top = de::DeserializeSeed::deserialize(
+        Check {
+            cx: &mut cx,
+            depth: 0,
+        },
+        &mut de,
+    )?;
+    de.end()?;
+    cx.stats.top_object = top;
+    Ok(cx.stats)
+}
+
+struct CheckCx<'de, 'o> {
+    stats: JsonStats,
+    /// Member names of the objects being read, innermost last.
+    names: Vec<Cow<'de, str>>,
+    observe: &'o dyn Fn(&str) -> bool,
+    observed: &'o mut Map<String, Value>,
+}
+
+/// Checks one value; yields whether it was an object.
+struct Check<'c, 'de, 'o> {
+    cx: &'c mut CheckCx<'de, 'o>,
+    depth: usize,
+}
+
+impl<'de> de::DeserializeSeed<'de> for Check<'_, 'de, '_> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        too_deep(self.depth)?;
+        self.cx.stats.node()?;
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Check<'_, 'de, '_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_str<E>(self, v: &str) -> Result<bool, E> {
+        self.cx.stats.string_bytes += v.len();
+        Ok(false)
+    }
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        while seq
+            .next_element_seed(Check {
+                cx: &mut *self.cx,
+                depth: self.depth + 1,
+            })?
+            .is_some()
+        {}
+        Ok(false)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let cx = self.cx;
+        cx.stats.objects += 1;
+        let base = cx.names.len();
+        while let Some(Name(k)) = map.next_key()? {
+            let here = &cx.names[base..];
+            if here.len() < LINEAR_DUPLICATE_CHECK && here.contains(&k) {
+                return Err(de::Error::custom("duplicate member name"));
+            }
+            cx.stats.members += 1;
+            cx.stats.string_bytes += k.len();
+            if self.depth == 0 && (cx.observe)(&k) {
+                let v = map.next_value_seed(Build {
+                    stats: &mut cx.stats,
+                    depth: 1,
+                })?;
+                cx.observed.insert(k.clone().into_owned(), v);
+            } else {
+                map.next_value_seed(Check {
+                    cx: &mut *cx,
+                    depth: self.depth + 1,
+                })?;
+            }
+            cx.names.push(k);
+        }
+        let here = &mut cx.names[base..];
+        if here.len() > LINEAR_DUPLICATE_CHECK {
+            here.sort_unstable();
+            if here.windows(2).any(|w| w[0] == w[1]) {
+                return Err(de::Error::custom("duplicate member name"));
+            }
+        }
+        cx.names.truncate(base);
+        Ok(true)
+    }
+}
+
+/// A string borrowed from the input when it has no escapes.
+struct Name<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Name<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Name<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// The unverified `iss` of a payload, read before the signature is checked.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum UnverifiedIss<'a> {
+    /// The payload is JSON but not an object.
+    NotAnObject,
+    /// No `iss` member.
+    Missing,
+    /// `iss` is not a string.
+    NotAString,
+    /// `iss`, borrowed from the payload where it has no escapes.
+    Found(Cow<'a, str>),
+}
+
+/// Read only `iss` from a payload; every other member is skipped unread (no allocation, no
+/// tree: RFC 8725 §3.11 has the unverified issuer select the key, nothing else). A duplicate
+/// top-level `iss` is an error here; every other strictness rule runs after the signature.
+pub(crate) fn read_unverified_iss(bytes: &[u8]) -> Result<UnverifiedIss<'_>, serde_json::Error> {
+    struct Top;
+    impl<'de> Visitor<'de> for Top {
+        type Value = UnverifiedIss<'de>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(UnverifiedIss::NotAnObject)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(UnverifiedIss::NotAnObject)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(UnverifiedIss::NotAnObject)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(UnverifiedIss::NotAnObject)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(UnverifiedIss::NotAnObject)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(UnverifiedIss::NotAnObject)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+            Ok(UnverifiedIss::NotAnObject)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut iss = UnverifiedIss::Missing;
+            while let Some(Name(k)) = map.next_key()? {
+                if k != "iss" {
+                    map.next_value::<de::IgnoredAny>()?;
+                    continue;
+                }
+                if iss != UnverifiedIss::Missing {
+                    return Err(de::Error::custom("duplicate member name"));
+                }
+                iss = match map.next_value::<IssValue<'de>>()? {
+                    IssValue(Some(s)) => UnverifiedIss::Found(s),
+                    IssValue(None) => UnverifiedIss::NotAString,
+                };
+            }
+            Ok(iss)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let iss = de.deserialize_any(Top)?;
+    de.end()?;
+    Ok(iss)
+}
+
+/// A string, or `None` for any other JSON value (consumed unread).
+struct IssValue<'de>(Option<Cow<'de, str>>);
+
+impl<'de> Deserialize<'de> for IssValue<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = IssValue<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(IssValue(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(IssValue(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(IssValue(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(IssValue(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(IssValue(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(IssValue(None))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(IssValue(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(IssValue(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map
+                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(IssValue(None))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
 /// Read `T` from an already-parsed tree without cloning it.
 pub(crate) fn from_tree<T: DeserializeOwned>(v: &Value) -> Result<T, serde_json::Error> {
     T::deserialize(v)
+}
+
+/// RFC 7800 §3 / §3.1: `cnf` must be an object, and a verifier that understands none of
+/// its confirmation members cannot enforce the binding. Understood: `x5t#S256` (RFC 8705
+/// §3.1) and `jkt` (RFC 9449 §6.1), names compared exactly. Anything else alone (`jwk`,
+/// `kid`, `jku`, `X5T#S256`, an empty object) fails closed, as an unknown `crit` does, rather
+/// than letting a bound token pass as a plain bearer token.
+fn cnf_understood<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Confirmation>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Confirmation;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a `cnf` object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Confirmation, A::Error> {
+            let mut c = Confirmation::default();
+            while let Some(Name(k)) = map.next_key()? {
+                let slot = match &*k {
+                    "x5t#S256" => &mut c.x5t_s256,
+                    "jkt" => &mut c.jkt,
+                    _ => {
+                        map.next_value::<de::IgnoredAny>()?;
+                        continue;
+                    }
+                };
+                if slot.is_some() {
+                    return Err(de::Error::custom("duplicate member in `cnf`"));
+                }
+                *slot = Some(map.next_value::<String>().map_err(|_| {
+                    de::Error::custom("a `cnf` confirmation member is not a string")
+                })?);
+            }
+            if c.x5t_s256.is_none() && c.jkt.is_none() {
+                return Err(de::Error::custom(
+                    "`cnf` has no confirmation method this verifier understands",
+                ));
+            }
+            Ok(c)
+        }
+    }
+    d.deserialize_map(V).map(Some)
 }
 
 #[cfg(test)]

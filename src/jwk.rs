@@ -30,6 +30,14 @@ use crate::{Algorithm, KeyKind};
 /// The smallest RSA modulus accepted, in bits (NIST SP 800-57; RFC 7518 §3.3 requires 2048).
 pub const MIN_RSA_BITS: usize = 2048;
 
+/// The most keys [`KeySet::find`] yields for one token, and so the most signature checks
+/// one token can cost (a token without `kid` against an issuer with many keys of its type).
+///
+/// ```
+/// assert_eq!(a2a_guard::jwk::MAX_KEYS_TRIED, 4);
+/// ```
+pub const MAX_KEYS_TRIED: usize = 4;
+
 /// Why a JWK Set as a whole could not be read. Individual bad keys are skipped, not errors.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -363,10 +371,23 @@ impl KeySet {
         Ok(KeySet { keys: out })
     }
 
-    /// The keys that may verify a token with this `kid` and `alg`.
+    /// The keys that may verify a token with this `kid` and `alg`, in JWK Set order: at
+    /// most [`MAX_KEYS_TRIED`] of them.
     ///
-    /// With a `kid`, only keys with exactly that `kid`; without one, every key that supports
-    /// `alg` (a JWK Set is small; RFC 7515 §4.1.4 makes `kid` optional).
+    /// Only keys whose type fits `alg` and whose own `alg`, if any, is `alg` (RFC 8725 §3.1)
+    /// are candidates. With a `kid`, only keys with exactly that `kid`; without one
+    /// (RFC 7515 §4.1.4 makes `kid` optional) the first fitting keys, so a token without a
+    /// `kid` costs at most [`MAX_KEYS_TRIED`] signature checks however many keys the issuer
+    /// publishes. An issuer that omits `kid` should list its current key first.
+    ///
+    /// ```
+    /// use a2a_guard::{Algorithm, jwk::{KeySet, MAX_KEYS_TRIED}};
+    /// let x = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+    /// let jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x});
+    /// let set = KeySet::from_value(&serde_json::json!({"keys": vec![jwk; 9]})).unwrap();
+    /// assert_eq!(set.find(None, Algorithm::EdDSA).count(), MAX_KEYS_TRIED);
+    /// assert_eq!(set.find(None, Algorithm::ES256).count(), 0);
+    /// ```
     pub fn find<'a>(
         &'a self,
         kid: Option<&'a str>,
@@ -375,6 +396,7 @@ impl KeySet {
         self.keys
             .iter()
             .filter(move |k| kid.is_none_or(|kid| k.kid() == Some(kid)) && k.supports(alg))
+            .take(MAX_KEYS_TRIED)
     }
 
     /// Whether the set still holds this key material.

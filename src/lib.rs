@@ -121,8 +121,7 @@ pub use layer::{
 };
 pub use validate::{
     Clock, DEFAULT_LEEWAY, DEFAULT_MAX_DELEGATION_DEPTH, DEFAULT_MAX_TOKEN_SIZE,
-    DEFAULT_TOKEN_CACHE_CAPACITY, DEFAULT_TYPES, MAX_LEEWAY, SystemClock, Validator,
-    ValidatorBuilder,
+    DEFAULT_TOKEN_CACHE_BYTES, DEFAULT_TYPES, MAX_LEEWAY, SystemClock, Validator, ValidatorBuilder,
 };
 
 /// The README's Rust examples compile as doctests.

@@ -109,7 +109,7 @@ impl ValidatorBuilder<ExtraClaims> {
                 fetch_timeout: keys::DEFAULT_FETCH_TIMEOUT,
                 max_jwks_bytes: keys::DEFAULT_MAX_JWKS_BYTES,
                 snapshot_file: None,
-                token_cache: Some(crate::DEFAULT_TOKEN_CACHE_CAPACITY),
+                token_cache: Some(crate::DEFAULT_TOKEN_CACHE_BYTES),
                 max_delegation_depth: DEFAULT_MAX_DELEGATION_DEPTH,
                 delegated_scope_ceiling: None,
             },
@@ -325,12 +325,19 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
         self
     }
 
-    /// Keep up to `capacity` verified tokens (default
-    /// [`DEFAULT_TOKEN_CACHE_CAPACITY`](crate::DEFAULT_TOKEN_CACHE_CAPACITY)). A token seen
-    /// again skips parsing and the signature check; its time-based checks still run and its
-    /// key must still be held. Entries never outlive the token's `exp`.
-    pub fn token_cache(mut self, capacity: u64) -> Self {
-        self.s.token_cache = Some(capacity);
+    /// Bound the verified-token cache by memory: at most `max_bytes` of estimated heap
+    /// (default [`DEFAULT_TOKEN_CACHE_BYTES`](crate::DEFAULT_TOKEN_CACHE_BYTES), 64 MiB).
+    /// Each entry is weighed by its signed part and the claims read from it, so the bound
+    /// holds however large the tokens are. A token seen again skips parsing and the signature
+    /// check; its time-based checks still run and its key must still be held. Entries never
+    /// outlive the token's `exp`. Replaces the entry-count `token_cache(n)`: for `n` tokens of
+    /// about 1 KB, pass `n * 4096`.
+    ///
+    /// ```
+    /// let b = a2a_guard::Validator::builder().token_cache_bytes(16 * 1024 * 1024);
+    /// ```
+    pub fn token_cache_bytes(mut self, max_bytes: u64) -> Self {
+        self.s.token_cache = Some(max_bytes);
         self
     }
 

@@ -1,20 +1,21 @@
 //! Claim checks: registered claims, audience, required claims, scopes, and the time-based
 //! checks that run on every request, cache hit or not.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{Config, ScopeClaim};
 use crate::AuthError;
-use crate::claims::{Audience, RegisteredClaims, ScpClaim, from_tree};
+use crate::claims::{Audience, RegisteredClaims, ScpClaim};
 use crate::scope::{ScopeSet, TemporalScope};
 
-/// Everything that depends only on the token: registered claim types, lifetime, audience,
-/// required claims, and the scope set.
+/// Everything that depends only on the token: lifetime, audience, required claims, and the
+/// scope set. `members` holds at least the top-level members named by
+/// [`observed`] (the whole payload, or only those).
 pub(super) fn static_checks(
     cfg: &Config,
-    payload: &Value,
-) -> Result<(RegisteredClaims, ScopeSet), AuthError> {
-    let registered: RegisteredClaims = from_tree(payload).map_err(|e| invalid_registered(&e))?;
+    registered: &RegisteredClaims,
+    members: &Map<String, Value>,
+) -> Result<ScopeSet, AuthError> {
     let exp = registered
         .exp
         .ok_or(AuthError::MissingClaim("exp".into()))?
@@ -37,13 +38,20 @@ pub(super) fn static_checks(
         }
     }
     for name in &cfg.required_claims {
-        if payload.get(name).is_none_or(Value::is_null) {
+        if members.get(name).is_none_or(Value::is_null) {
             return Err(AuthError::MissingClaim(name.clone().into()));
         }
     }
-    let scopes = scopes(cfg, payload, &registered)?;
-    delegation(cfg, &registered, &scopes)?;
-    Ok((registered, scopes))
+    let scopes = scopes(cfg, members, registered)?;
+    delegation(cfg, registered, &scopes)?;
+    Ok(scopes)
+}
+
+/// Whether [`static_checks`] reads this top-level member from `members`: a required claim or
+/// the configured scope claim.
+pub(super) fn observed(cfg: &Config, name: &str) -> bool {
+    cfg.required_claims.iter().any(|n| n == name)
+        || matches!(&cfg.scope_claim, ScopeClaim::Named(n) if n == name)
 }
 
 /// RFC 8693 §4.1 delegation policy: bounded chain depth, and (optionally) delegated tokens
@@ -98,7 +106,7 @@ pub(super) fn time_checks(
 
 fn scopes(
     cfg: &Config,
-    payload: &Value,
+    members: &Map<String, Value>,
     registered: &RegisteredClaims,
 ) -> Result<ScopeSet, AuthError> {
     let bad = |name: &str| AuthError::InvalidClaim(name.to_owned().into());
@@ -111,7 +119,7 @@ fn scopes(
             }
             (None, None) => Ok(ScopeSet::default()),
         },
-        ScopeClaim::Named(name) => match payload.get(name) {
+        ScopeClaim::Named(name) => match members.get(name) {
             None | Some(Value::Null) => Ok(ScopeSet::default()),
             Some(Value::String(s)) => ScopeSet::parse(s).map_err(|_| bad(name)),
             Some(Value::Array(a)) => {
@@ -162,7 +170,7 @@ fn temporal(
 }
 
 /// Name the registered claim whose type is wrong, without echoing its value.
-fn invalid_registered(e: &serde_json::Error) -> AuthError {
+pub(super) fn invalid_registered(e: &serde_json::Error) -> AuthError {
     let msg = e.to_string();
     const NAMES: [&str; 13] = [
         "iss",

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use crate::claims::parse_strict;
+use crate::claims::check_strict;
 
 use crate::{Algorithm, AuthError};
 
@@ -52,13 +52,14 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 
 pub(crate) fn parse(json: &[u8], allowed: &[Algorithm]) -> Result<Header, AuthError> {
     // Duplicate member names are refused at every depth, read or not (RFC 7515 §4 allows
-    // either refusing or last-wins; refusing leaves no room for parser differentials).
-    let tree =
-        parse_strict(json).map_err(|_| AuthError::Malformed("the header is not valid JSON"))?;
-    if !tree.is_object() {
+    // either refusing or last-wins; refusing leaves no room for parser differentials). The
+    // check builds no tree; the members read are then borrowed from the decoded header.
+    let stats = check_strict(json, &|_| false, &mut Default::default())
+        .map_err(|_| AuthError::Malformed("the header is not valid JSON"))?;
+    if !stats.top_object {
         return Err(AuthError::Malformed("the header is not a JSON object"));
     }
-    let raw = RawHeader::deserialize(&tree)
+    let raw: RawHeader<'_> = serde_json::from_slice(json)
         .map_err(|_| AuthError::Malformed("the header is not a valid JOSE header"))?;
     let alg = raw
         .alg

@@ -26,24 +26,31 @@ mod checks;
 mod header;
 mod token_cache;
 
+use std::any::{Any, TypeId};
 use std::marker::PhantomData;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 pub use builder::{
     DEFAULT_LEEWAY, DEFAULT_MAX_DELEGATION_DEPTH, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TYPES,
     MAX_LEEWAY, ValidatorBuilder,
 };
-pub use token_cache::DEFAULT_TOKEN_CACHE_CAPACITY;
+pub use token_cache::DEFAULT_TOKEN_CACHE_BYTES;
 
-use crate::claims::{ExtraClaims, Principal, parse_strict};
+use crate::claims::{
+    ExtraClaims, JsonStats, Principal, RegisteredClaims, UnverifiedIss, check_strict, from_tree,
+    parse_strict_counted, read_unverified_iss,
+};
 use crate::keys::IssuerKeys;
 use crate::scope::BusinessHours;
+use crate::scope::ScopeSet;
 use crate::{Algorithm, AuthError};
 use token_cache::{TokenCache, Verified};
 
@@ -162,16 +169,23 @@ fn b64(segment: &str, what: &'static str) -> Result<Vec<u8>, AuthError> {
 }
 
 impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
-    pub(crate) fn from_config(config: Config, cache_capacity: Option<u64>) -> Self {
+    pub(crate) fn from_config(config: Config, cache_bytes: Option<u64>) -> Self {
         Validator {
             config: Arc::new(config),
-            cache: cache_capacity.map(token_cache::new),
+            cache: cache_bytes.map(token_cache::new),
             _claims: PhantomData,
         }
     }
 
     /// Validate a compact JWS access token: structure, header, issuer, key, signature, then
     /// every claim rule. The token's unverified `iss` only selects among configured issuers.
+    ///
+    /// Before the signature verifies, only the header and the payload's `iss` are read, and
+    /// while the key lookup waits (a kid-miss fetch) the token holds nothing but its own
+    /// bytes and its `kid`. At most [`MAX_KEYS_TRIED`](crate::jwk::MAX_KEYS_TRIED) keys are
+    /// tried per token (those whose `kid`, type and `alg` fit). After the signature verifies
+    /// the payload is parsed strictly: duplicate member names refused at every depth, at most
+    /// 32 levels and [`MAX_JSON_NODES`](crate::claims::MAX_JSON_NODES) values.
     ///
     /// A token verified before is served from the verified-token cache: its time-based
     /// checks (`exp`, `nbf`, `iat`, temporal scopes) run again and its signing key must
@@ -224,45 +238,62 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
             }
             _ => return Err(AuthError::Malformed("not a compact JWS of three segments")),
         };
-        let header = header::parse(&b64(h, "the header is not base64url")?, &cfg.algorithms)?;
-        match &header.typ {
+        let header::Header { alg, kid, typ } =
+            header::parse(&b64(h, "the header is not base64url")?, &cfg.algorithms)?;
+        match &typ {
             Some(t) if cfg.types.iter().any(|a| a == t) => {}
             None if cfg.allow_missing_typ => {}
             _ => return Err(AuthError::WrongType),
         }
-        let payload = parse_strict(&b64(p, "the payload is not base64url")?)
-            .map_err(|_| AuthError::Malformed("the payload is not valid JSON"))?;
-        if !payload.is_object() {
-            return Err(AuthError::Malformed("the payload is not a JSON object"));
-        }
-        let issuer_index = match payload.get("iss") {
-            Some(Value::String(iss)) => cfg
+        drop(typ);
+        // Before the signature is checked, the payload only selects the issuer: its `iss` is
+        // read borrowed and everything else skipped (no tree of unverified input).
+        let payload = b64(p, "the payload is not base64url")?;
+        let issuer_index = match read_unverified_iss(&payload)
+            .map_err(|_| AuthError::Malformed("the payload is not valid JSON"))?
+        {
+            UnverifiedIss::Found(iss) => cfg
                 .issuers
                 .iter()
                 .position(|i| i.issuer == *iss)
                 .ok_or(AuthError::WrongIssuer)?,
-            Some(_) => return Err(AuthError::InvalidClaim("iss".into())),
-            None => return Err(AuthError::MissingClaim("iss".into())),
+            UnverifiedIss::NotAString => return Err(AuthError::InvalidClaim("iss".into())),
+            UnverifiedIss::Missing => return Err(AuthError::MissingClaim("iss".into())),
+            UnverifiedIss::NotAnObject => {
+                return Err(AuthError::Malformed("the payload is not a JSON object"));
+            }
         };
         let signature = b64(s, "the signature is not base64url")?;
         let signing_input = &token.as_bytes()[..h.len() + 1 + p.len()];
-        let keys = cfg.issuers[issuer_index]
-            .keys
-            .lookup(header.kid.as_deref(), header.alg)
-            .await?;
-        let mut candidates = keys.find(header.kid.as_deref(), header.alg).peekable();
+        // The key lookup answers at once unless it has to fetch (kid miss, first keys). Poll
+        // it once; if it must wait, drop the decoded segments first, so a forged token
+        // waiting on a slow or hanging issuer holds its `&str` and its `kid`, nothing more
+        // (issue 10 item 5), and decode them again once the keys are there.
+        let mut lookup = pin!(cfg.issuers[issuer_index].keys.lookup(kid.as_deref(), alg));
+        let (keys, payload, signature) =
+            match std::future::poll_fn(|cx| Poll::Ready(lookup.as_mut().poll(cx))).await {
+                Poll::Ready(keys) => (keys?, payload, signature),
+                Poll::Pending => {
+                    drop((payload, signature));
+                    let keys = lookup.await?;
+                    (
+                        keys,
+                        b64(p, "the payload is not base64url")?,
+                        b64(s, "the signature is not base64url")?,
+                    )
+                }
+            };
+        let mut candidates = keys.find(kid.as_deref(), alg).peekable();
         if candidates.peek().is_none() {
             return Err(AuthError::UnknownKey);
         }
         let key = candidates
-            .find(|k| k.verify(header.alg, signing_input, &signature))
+            .find(|k| k.verify(alg, signing_input, &signature))
             .ok_or(AuthError::InvalidSignature)?;
-        let (registered, scopes) = checks::static_checks(cfg, &payload)?;
+        drop(signature);
+        let (registered, custom, scopes, stats) = self.read_verified(&payload)?;
         let now = self.now();
         checks::time_checks(cfg, &registered, &scopes, now)?;
-        // Last use of the tree: move it into `C` (a map or owned strings move, not copy).
-        let custom: C = serde_json::from_value(payload)
-            .map_err(|_| AuthError::InvalidClaim("custom claims".into()))?;
         let principal = Principal {
             registered,
             custom,
@@ -272,13 +303,61 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         let ttl = std::time::Duration::from_secs(
             exp.saturating_add(cfg.leeway).saturating_sub(now).max(0) as u64,
         );
+        let signed_len = h.len() + 1 + p.len();
         Ok(Verified {
             principal: Arc::new(principal),
             issuer: issuer_index,
             key: *key.fingerprint(),
             ttl,
-            signed: signing_input_str(token, h.len() + 1 + p.len()),
+            signed: signing_input_str(token, signed_len),
+            weight: token_cache::entry_weight(signed_len, payload.len(), &stats),
         })
+    }
+
+    /// The payload of a token whose signature verified: one strict pass (duplicate members
+    /// at every depth, depth, node count), the registered claims read typed, `C`, and every
+    /// static claim rule.
+    fn read_verified(
+        &self,
+        payload: &[u8],
+    ) -> Result<(RegisteredClaims, C, ScopeSet, JsonStats), AuthError> {
+        let cfg = &*self.config;
+        let malformed = |_| AuthError::Malformed("the payload is not valid JSON");
+        let not_object = AuthError::Malformed("the payload is not a JSON object");
+        let invalid_custom = |_| AuthError::InvalidClaim("custom claims".into());
+        if TypeId::of::<C>() == TypeId::of::<ExtraClaims>() {
+            // The default claims type is the strict tree itself: build it once, read the
+            // registered claims from it, and move it into `C`.
+            let (tree, stats) = parse_strict_counted(payload).map_err(malformed)?;
+            if !stats.top_object {
+                return Err(not_object);
+            }
+            let registered: RegisteredClaims =
+                from_tree(&tree).map_err(|e| checks::invalid_registered(&e))?;
+            let Value::Object(map) = tree else {
+                return Err(not_object);
+            };
+            let scopes = checks::static_checks(cfg, &registered, &map)?;
+            let mut slot = Some(map);
+            let custom = (&mut slot as &mut dyn Any)
+                .downcast_mut::<Option<C>>()
+                .and_then(Option::take)
+                .ok_or_else(|| AuthError::InvalidClaim("custom claims".into()))?;
+            return Ok((registered, custom, scopes, stats));
+        }
+        // A typed `C`: check strictly without a tree, keeping only the members the claim rules
+        // read, then read the registered claims and `C` straight from the payload.
+        let mut observed = Map::new();
+        let stats = check_strict(payload, &|name| checks::observed(cfg, name), &mut observed)
+            .map_err(malformed)?;
+        if !stats.top_object {
+            return Err(not_object);
+        }
+        let registered: RegisteredClaims =
+            serde_json::from_slice(payload).map_err(|e| checks::invalid_registered(&e))?;
+        let scopes = checks::static_checks(cfg, &registered, &observed)?;
+        let custom: C = serde_json::from_slice(payload).map_err(invalid_custom)?;
+        Ok((registered, custom, scopes, stats))
     }
 
     /// The tower layer that authenticates every request with this validator. The realm

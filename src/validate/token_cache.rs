@@ -14,11 +14,33 @@ use std::time::{Duration, Instant};
 
 use aws_lc_rs::digest;
 
-use crate::claims::Principal;
+use crate::claims::{JsonStats, Principal};
 use crate::jwk::Fingerprint;
 
-/// Default number of verified tokens kept.
-pub const DEFAULT_TOKEN_CACHE_CAPACITY: u64 = 10_000;
+/// Default memory budget of the verified-token cache, in bytes (estimated heap of the
+/// entries: the signed part plus the claims read from it).
+///
+/// 64 MiB holds ≈ 12 000 typical agent tokens (≈ 5 KiB estimated, ≈ 3.5 KiB measured, per
+/// ~700-byte token with the default claims map) and bounds the cache whatever the tokens
+/// carry: a 14 KB token with a pathological payload is weighed at its real cost (up to
+/// ~1 MiB) and displaces more entries. Change it with
+/// [`token_cache_bytes`](crate::ValidatorBuilder::token_cache_bytes).
+///
+/// ```
+/// assert_eq!(a2a_guard::DEFAULT_TOKEN_CACHE_BYTES, 64 << 20);
+/// ```
+pub const DEFAULT_TOKEN_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Fixed heap of one entry beside its strings and claims: moka's entry and node, the
+/// `Arc<Verified>`, the `Principal` and its scope set (measured with
+/// `examples/cache_memory.rs`, rounded up).
+const ENTRY_OVERHEAD: usize = 1024;
+/// Estimated heap per JSON value of the claims (a 32-byte `Value`, doubled for `Vec` growth).
+const PER_VALUE: usize = 64;
+/// Estimated heap per object: a `BTreeMap` leaf node of `String`/`Value` pairs (632 bytes).
+const PER_OBJECT: usize = 640;
+/// Estimated heap per member: its share of further B-tree nodes and the name's `String`.
+const PER_MEMBER: usize = 64;
 
 /// A verified token: what handlers get, and what a cache hit needs to re-check.
 pub(crate) struct Verified<C> {
@@ -31,6 +53,23 @@ pub(crate) struct Verified<C> {
     pub(crate) ttl: Duration,
     /// The signed part, `header.payload`, compared on every hit.
     pub(crate) signed: Box<str>,
+    /// Estimated heap of this entry, in bytes: its weight against the cache's byte budget.
+    pub(crate) weight: u32,
+}
+
+/// The estimated heap of a cache entry: fixed overhead, the signed part, the decoded
+/// payload (registered claims and scopes copy parts of it) and the claims tree the strict
+/// pass counted. Deliberately an upper estimate for the default `ExtraClaims` map, so
+/// the byte budget holds however the payload is shaped; a typed claims struct costs less.
+pub(crate) fn entry_weight(signed_len: usize, payload_len: usize, s: &JsonStats) -> u32 {
+    let bytes = ENTRY_OVERHEAD
+        .saturating_add(signed_len)
+        .saturating_add(payload_len)
+        .saturating_add(s.string_bytes)
+        .saturating_add(s.nodes.saturating_mul(PER_VALUE))
+        .saturating_add(s.objects.saturating_mul(PER_OBJECT))
+        .saturating_add(s.members.saturating_mul(PER_MEMBER));
+    u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
 /// SHA-256 of the signature segment.
@@ -78,9 +117,65 @@ impl<C> moka::Expiry<Key, Arc<Verified<C>>> for UntilExp {
 
 pub(crate) type TokenCache<C> = moka::sync::Cache<Key, Arc<Verified<C>>, BuildDigestHasher>;
 
-pub(crate) fn new<C: Send + Sync + 'static>(capacity: u64) -> TokenCache<C> {
+/// A cache holding at most `max_bytes` of estimated entry heap (moka applies the bound at
+/// its housekeeping, every 64 operations or so).
+pub(crate) fn new<C: Send + Sync + 'static>(max_bytes: u64) -> TokenCache<C> {
     moka::sync::Cache::builder()
-        .max_capacity(capacity)
+        .max_capacity(max_bytes)
+        .weigher(|_: &Key, v: &Arc<Verified<C>>| v.weight)
         .expire_after(UntilExp)
         .build_with_hasher(BuildDigestHasher::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scope::ScopeSet;
+
+    fn entry(signed: usize, stats: &JsonStats) -> Arc<Verified<()>> {
+        Arc::new(Verified {
+            principal: Arc::new(Principal {
+                registered: Default::default(),
+                custom: (),
+                scopes: ScopeSet::default(),
+            }),
+            issuer: 0,
+            key: [0; 32],
+            ttl: Duration::from_secs(300),
+            signed: "x".repeat(signed).into(),
+            weight: entry_weight(signed, signed * 3 / 4, stats),
+        })
+    }
+
+    #[test]
+    fn the_budget_is_in_bytes() {
+        let budget = 1024 * 1024;
+        let cache = new::<()>(budget);
+        // A 14 KB token whose payload is 1 200 one-member objects.
+        let heavy = JsonStats {
+            nodes: 2_400,
+            objects: 1_200,
+            members: 1_200,
+            string_bytes: 1_200,
+            top_object: true,
+        };
+        for i in 0..200u32 {
+            let mut k = [0u8; 32];
+            k[..4].copy_from_slice(&i.to_le_bytes());
+            cache.insert(k, entry(14_000, &heavy));
+        }
+        cache.run_pending_tasks();
+        assert!(cache.weighted_size() <= budget);
+        assert!(cache.entry_count() < 2, "{}", cache.entry_count());
+        // Typical ~700-byte tokens: about 5 KiB each.
+        let typical = JsonStats {
+            nodes: 20,
+            objects: 2,
+            members: 16,
+            string_bytes: 300,
+            top_object: true,
+        };
+        let w = entry(1_000, &typical).weight;
+        assert!((3_500..7_000).contains(&w), "{w}");
+    }
 }
