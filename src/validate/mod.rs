@@ -168,6 +168,58 @@ fn b64(segment: &str, what: &'static str) -> Result<Vec<u8>, AuthError> {
         .map_err(|_| AuthError::Malformed(what))
 }
 
+/// Say which structural limit a payload broke (the strict parser's own messages are fixed
+/// strings), else that it is not JSON. Never the payload itself.
+fn payload_error(e: &serde_json::Error) -> AuthError {
+    let msg = e.to_string();
+    AuthError::Malformed(if msg.starts_with("JSON nested too deeply") {
+        "the payload is nested deeper than 32 levels"
+    } else if msg.starts_with("too many JSON values") {
+        "the payload has more than 10 000 JSON values"
+    } else if msg.starts_with("duplicate member") {
+        "the payload has a duplicate member name"
+    } else {
+        "the payload is not valid JSON"
+    })
+}
+
+/// Name the custom claim that `C` could not read — `tenant`, `limits.max_amount` — without
+/// its value. Runs only on failure: a second, path-tracking parse (serde_path_to_error)
+/// finds where. A path is reported only when it is a plain name (it then names a field of
+/// `C`, or a key the caller sent themselves); anything else stays "custom claims".
+fn invalid_custom<C: DeserializeOwned>(payload: &[u8], first: &serde_json::Error) -> AuthError {
+    fn plain(s: &str) -> bool {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.[]".contains(&b))
+    }
+    let mut de = serde_json::Deserializer::from_slice(payload);
+    let (path, msg) = match serde_path_to_error::deserialize::<_, C>(&mut de) {
+        Err(e) => (e.path().to_string(), e.inner().to_string()),
+        Ok(_) => (String::new(), first.to_string()),
+    };
+    let parent = if path == "." { "" } else { path.as_str() };
+    // serde's "missing field `x`" names a field of `C` (from its definition).
+    if let Some(field) = msg
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+    {
+        let full = if parent.is_empty() {
+            field.to_owned()
+        } else {
+            format!("{parent}.{field}")
+        };
+        if plain(&full) {
+            return AuthError::MissingClaim(full.into());
+        }
+    }
+    if plain(parent) {
+        return AuthError::InvalidClaim(parent.to_owned().into());
+    }
+    AuthError::InvalidClaim("custom claims".into())
+}
+
 impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
     pub(crate) fn from_config(config: Config, cache_bytes: Option<u64>) -> Self {
         Validator {
@@ -322,9 +374,8 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         payload: &[u8],
     ) -> Result<(RegisteredClaims, C, ScopeSet, JsonStats), AuthError> {
         let cfg = &*self.config;
-        let malformed = |_| AuthError::Malformed("the payload is not valid JSON");
+        let malformed = |e: serde_json::Error| payload_error(&e);
         let not_object = AuthError::Malformed("the payload is not a JSON object");
-        let invalid_custom = |_| AuthError::InvalidClaim("custom claims".into());
         if TypeId::of::<C>() == TypeId::of::<ExtraClaims>() {
             // The default claims type is the strict tree itself: build it once, read the
             // registered claims from it, and move it into `C`.
@@ -356,7 +407,8 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         let registered: RegisteredClaims =
             serde_json::from_slice(payload).map_err(|e| checks::invalid_registered(&e))?;
         let scopes = checks::static_checks(cfg, &registered, &observed)?;
-        let custom: C = serde_json::from_slice(payload).map_err(invalid_custom)?;
+        let custom: C =
+            serde_json::from_slice(payload).map_err(|e| invalid_custom::<C>(payload, &e))?;
         Ok((registered, custom, scopes, stats))
     }
 
