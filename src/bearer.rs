@@ -125,7 +125,7 @@ fn check_token68(token: &[u8]) -> Result<(), AuthError> {
 /// reader does: `access%255Ftoken` is the name `access%5Ftoken`, another parameter.
 fn has_access_token_param(query: &str) -> bool {
     query.split(';').any(|part| {
-        form_urlencoded::parse(part.as_bytes()).any(|(name, _)| {
+        url::form_urlencoded::parse(part.as_bytes()).any(|(name, _)| {
             name.trim_matches(|c: char| c.is_whitespace() || c.is_control())
                 .eq_ignore_ascii_case("access_token")
         })
