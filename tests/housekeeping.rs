@@ -93,3 +93,30 @@ async fn query_access_token_in_any_spelling_is_refused_through_the_layer() {
     })
     .await;
 }
+
+/// The tests' scratch directories are removed when the test ends, also by a panic: the
+/// suite used to leave `a2a-guard-test-*` / `a2a-guard-hk-*` directories behind.
+#[test]
+fn test_directories_are_removed_even_when_the_test_panics() {
+    let dir = common::tempdir();
+    let path = dir.to_path_buf();
+    assert!(
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("a2a-guard-test-"))
+    );
+    std::fs::write(dir.join("f.json"), b"{}").unwrap();
+    drop(dir);
+    assert!(!path.exists(), "{} left behind", path.display());
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let r = std::panic::catch_unwind(move || {
+        let dir = common::tempdir();
+        tx.send(dir.to_path_buf()).unwrap();
+        std::fs::write(dir.join("f.json"), b"{}").unwrap();
+        panic!("a failing test");
+    });
+    assert!(r.is_err());
+    let path = rx.recv().unwrap();
+    assert!(!path.exists(), "{} left behind", path.display());
+}
