@@ -20,7 +20,9 @@ pub enum Credentials<'a> {
 /// Rules (RFC 6750 §2.1, RFC 7235 §2.1): the scheme compares case-insensitively; exactly
 /// one `Authorization` header; one space-separated token of `token68` characters
 /// (`A-Z a-z 0-9 - . _ ~ + /` then `=` padding); nothing after it. A query-string
-/// `access_token` (RFC 6750 §2.3) is refused: tokens in URLs end up in logs.
+/// `access_token` (RFC 6750 §2.3) is refused: tokens in URLs end up in logs. The name is
+/// compared form-decoded, trimmed and in any ASCII case, with `&` or `;` between
+/// parameters, so `access%5Ftoken=`, `ACCESS_TOKEN=` and `+access_token=` are refused too.
 ///
 /// ```
 /// use a2a_guard::bearer::{Credentials, extract};
@@ -31,6 +33,7 @@ pub enum Credentials<'a> {
 /// h.insert("authorization", "Bearer a b".parse().unwrap());
 /// assert!(extract(&h, None).is_err());
 /// assert_eq!(extract(&HeaderMap::new(), None), Ok(Credentials::None));
+/// assert!(extract(&HeaderMap::new(), Some("access%5Ftoken=abc")).is_err());
 /// ```
 pub fn extract<'a>(
     headers: &'a HeaderMap,
@@ -109,10 +112,24 @@ fn check_token68(token: &[u8]) -> Result<(), AuthError> {
     Ok(())
 }
 
+/// Whether the query carries an `access_token` parameter (RFC 6750 §2.3), however its name
+/// is spelled on the wire.
+///
+/// The refusal exists to keep tokens out of URLs, which reach access logs (RFC 6750 §5.3),
+/// so it reads the name the way the most lenient reader downstream might: form-decoded once
+/// (`%5F` is `_`, `+` is a space: WHATWG `application/x-www-form-urlencoded`), whitespace
+/// and control characters around it dropped, ASCII case ignored, and `;` taken as a
+/// separator as well as `&` (some servers and frameworks split on it). RFC 6750 names the
+/// parameter exactly; no registered OAuth parameter differs from it only in case or
+/// padding, so the wider match refuses nothing legitimate. Decoding once, as every form
+/// reader does: `access%255Ftoken` is the name `access%5Ftoken`, another parameter.
 fn has_access_token_param(query: &str) -> bool {
-    query
-        .split('&')
-        .any(|kv| kv.split('=').next() == Some("access_token"))
+    query.split(';').any(|part| {
+        url::form_urlencoded::parse(part.as_bytes()).any(|(name, _)| {
+            name.trim_matches(|c: char| c.is_whitespace() || c.is_control())
+                .eq_ignore_ascii_case("access_token")
+        })
+    })
 }
 
 #[cfg(test)]
@@ -189,6 +206,59 @@ mod tests {
             extract(&headers(&[]), Some("x=1&not_access_token=abc")),
             Ok(Credentials::None)
         );
+    }
+
+    /// RFC 6750 §2.3: the `access_token` query parameter is refused however its name is
+    /// spelled on the wire, so a token never rides in a URL that reaches access logs.
+    #[test]
+    fn query_access_token_is_refused_in_every_spelling() {
+        let refused = |q: &str| {
+            matches!(
+                extract(&headers(&[]), Some(q)),
+                Err(AuthError::InvalidRequest(_))
+            )
+        };
+        for q in [
+            "access_token=abc",
+            "x=1&access_token=abc",
+            "access_token",
+            "access_token=",
+            // Percent-encoded name (RFC 3986 §2.1): a form decoder reads `access_token`.
+            "access%5Ftoken=abc",
+            "access%5ftoken=abc",
+            "%61ccess_token=abc",
+            "%61%63%63%65%73%73%5F%74%6F%6B%65%6E=abc",
+            "x=1&access%5Ftoken=abc",
+            // Case: RFC 6750 names it `access_token` exactly, but a lenient downstream reader
+            // may not care; refusing costs nothing legitimate.
+            "ACCESS_TOKEN=abc",
+            "Access_Token=abc",
+            // Whitespace around the name: `+` and `%20` decode to a space in a form.
+            "+access_token=abc",
+            "access_token+=abc",
+            "%20access_token%20=abc",
+            "access_token%09=abc",
+            // `;` separates parameters for some servers and frameworks.
+            "x=1;access_token=abc",
+            "&&access_token=abc&&",
+        ] {
+            assert!(refused(q), "{q:?} was accepted");
+        }
+        for q in [
+            "",
+            "x=1",
+            "not_access_token=abc",
+            "access_token_hint=abc",
+            "accesstoken=abc",
+            "access-token=abc",
+            "x=access_token",
+            "x=access_token%3Dabc",
+            // Decoded once only: this name reads `access%5Ftoken`, not `access_token`.
+            "access%255Ftoken=abc",
+            "access_token%FF=abc",
+        ] {
+            assert!(!refused(q), "{q:?} was refused");
+        }
     }
 
     proptest::proptest! {

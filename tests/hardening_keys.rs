@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use a2a_guard::testing::{Behavior, SigningKey, TestIssuer};
 use a2a_guard::{Algorithm, AuthError, Validator, ValidatorBuilder};
-use common::{ManualClock, within};
+use common::{ManualClock, tempdir, within};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -20,17 +20,6 @@ fn jwks(issuer: &TestIssuer) -> ValidatorBuilder {
     Validator::builder()
         .issuer_jwks(issuer.issuer(), issuer.jwks_url())
         .audience(issuer.audience())
-}
-
-fn tempdir() -> PathBuf {
-    let mut b = [0u8; 8];
-    aws_lc_rs::rand::fill(&mut b).unwrap();
-    let d = std::env::temp_dir().join(format!(
-        "a2a-guard-hk-{}",
-        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 async fn wait_for_file(path: &Path) {

@@ -224,7 +224,8 @@ async fn bad_bodies_are_bounded_and_old_keys_are_kept() {
 #[tokio::test]
 async fn a_file_source_is_read_and_reread() {
     let issuer = TestIssuer::start().await.unwrap();
-    let path = std::env::temp_dir().join(format!("a2a-guard-jwks-{}.json", issuer.addr().port()));
+    let dir = common::tempdir();
+    let path = dir.join("jwks.json");
     std::fs::write(&path, serde_json::to_vec(&issuer.jwks()).unwrap()).unwrap();
     let v = Validator::builder()
         .issuer_file(issuer.issuer(), &path)
@@ -238,7 +239,6 @@ async fn a_file_source_is_read_and_reread() {
     std::fs::write(&path, serde_json::to_vec(&issuer.jwks()).unwrap()).unwrap();
     tokio::time::sleep(Duration::from_millis(60)).await;
     assert!(v.validate(&issuer.token().sign()).await.is_ok());
-    let _ = std::fs::remove_file(&path);
 }
 
 #[tokio::test]

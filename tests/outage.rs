@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use a2a_guard::testing::{Behavior, TestIssuer};
 use a2a_guard::{Algorithm, AuthError, Validator};
-use common::{ManualClock, within};
+use common::{ManualClock, tempdir, within};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -221,17 +221,6 @@ async fn corrupt_or_foreign_snapshots_are_ignored() {
             AuthError::KeysUnavailable { .. }
         ));
     }
-}
-
-fn tempdir() -> std::path::PathBuf {
-    let mut b = [0u8; 8];
-    aws_lc_rs::rand::fill(&mut b).unwrap();
-    let d = std::env::temp_dir().join(format!(
-        "a2a-guard-test-{}",
-        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 async fn wait_for_file(path: &std::path::Path) {

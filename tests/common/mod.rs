@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use std::ops::Deref;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -34,4 +36,25 @@ pub async fn within<F: std::future::Future>(limit: Duration, f: F) -> F::Output 
     tokio::time::timeout(limit, f)
         .await
         .expect("operation hung")
+}
+
+/// A fresh directory (`tempfile`: random name, created exclusively) that is removed
+/// with everything in it when dropped, also when the test panics. Derefs to its `Path`.
+pub struct TestDir(tempfile::TempDir);
+
+impl Deref for TestDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+/// A [`TestDir`] named `a2a-guard-test-*` in the system temporary directory.
+pub fn tempdir() -> TestDir {
+    TestDir(
+        tempfile::Builder::new()
+            .prefix("a2a-guard-test-")
+            .tempdir()
+            .expect("a temporary directory"),
+    )
 }
