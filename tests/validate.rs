@@ -642,9 +642,10 @@ async fn custom_claims_and_scope_forms() {
         .unwrap();
     assert_eq!(p.claims().tenant, "acme");
     assert!(p.scopes().contains("a:b") && p.scopes().contains("c"));
+    // The error names the custom claim that is missing (issue 11).
     assert_eq!(
         v.validate(&issuer.token().sign()).await.unwrap_err(),
-        AuthError::InvalidClaim("custom claims".into())
+        AuthError::MissingClaim("tenant".into())
     );
     let v = builder(&issuer)
         .scope_claim("permissions")
