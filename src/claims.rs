@@ -4,13 +4,13 @@
 //! else skipped). After it verifies, one strict pass rejects duplicate member names at every
 //! level, nesting deeper than 32 and more than [`MAX_JSON_NODES`] values (RFC 7515 §4 /
 //! RFC 8725 §3.8 style strictness). With the default [`ExtraClaims`] that pass builds the
-//! map handed to you and the registered claims are read from it; with your own `C` it builds
-//! no tree, and the registered claims and `C` are read straight from the payload.
+//! map handed to you (moved, not rebuilt); with your own `C` the tree is moved into `C`. The
+//! registered claims are read from the same tree.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeOwned, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
@@ -400,20 +400,14 @@ impl<'de> Visitor<'de> for Build<'_> {
     }
 }
 
-/// Check JSON as strictly as [`parse_strict`] without building a tree, and copy out the
-/// top-level members `observe` selects (as strict trees). Member names are borrowed from
-/// the input where they have no escapes; one scratch list serves every object.
-pub(crate) fn check_strict(
-    bytes: &[u8],
-    observe: &dyn Fn(&str) -> bool,
-    observed: &mut Map<String, Value>,
-) -> Result<JsonStats, serde_json::Error> {
+/// Check JSON as strictly as [`parse_strict`] without building a tree (for the header,
+/// whose few members are then read borrowed). Member names are borrowed from the input
+/// where they have no escapes; one scratch list serves every object.
+pub(crate) fn check_strict(bytes: &[u8]) -> Result<JsonStats, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let mut cx = CheckCx {
         stats: JsonStats::default(),
         names: Vec::new(),
-        observe,
-        observed,
     };
     let top = de::DeserializeSeed::deserialize(
         Check {
@@ -427,21 +421,19 @@ pub(crate) fn check_strict(
     Ok(cx.stats)
 }
 
-struct CheckCx<'de, 'o> {
+struct CheckCx<'de> {
     stats: JsonStats,
     /// Member names of the objects being read, innermost last.
     names: Vec<Cow<'de, str>>,
-    observe: &'o dyn Fn(&str) -> bool,
-    observed: &'o mut Map<String, Value>,
 }
 
 /// Checks one value; yields whether it was an object.
-struct Check<'c, 'de, 'o> {
-    cx: &'c mut CheckCx<'de, 'o>,
+struct Check<'c, 'de> {
+    cx: &'c mut CheckCx<'de>,
     depth: usize,
 }
 
-impl<'de> de::DeserializeSeed<'de> for Check<'_, 'de, '_> {
+impl<'de> de::DeserializeSeed<'de> for Check<'_, 'de> {
     type Value = bool;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
         too_deep(self.depth)?;
@@ -450,7 +442,7 @@ impl<'de> de::DeserializeSeed<'de> for Check<'_, 'de, '_> {
     }
 }
 
-impl<'de> Visitor<'de> for Check<'_, 'de, '_> {
+impl<'de> Visitor<'de> for Check<'_, 'de> {
     type Value = bool;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -496,18 +488,10 @@ impl<'de> Visitor<'de> for Check<'_, 'de, '_> {
             }
             cx.stats.members += 1;
             cx.stats.string_bytes += k.len();
-            if self.depth == 0 && (cx.observe)(&k) {
-                let v = map.next_value_seed(Build {
-                    stats: &mut cx.stats,
-                    depth: 1,
-                })?;
-                cx.observed.insert(k.clone().into_owned(), v);
-            } else {
-                map.next_value_seed(Check {
-                    cx: &mut *cx,
-                    depth: self.depth + 1,
-                })?;
-            }
+            map.next_value_seed(Check {
+                cx: &mut *cx,
+                depth: self.depth + 1,
+            })?;
             cx.names.push(k);
         }
         let here = &mut cx.names[base..];
@@ -662,11 +646,6 @@ impl<'de> Deserialize<'de> for IssValue<'de> {
         }
         d.deserialize_any(V)
     }
-}
-
-/// Read `T` from an already-parsed tree without cloning it.
-pub(crate) fn from_tree<T: DeserializeOwned>(v: &Value) -> Result<T, serde_json::Error> {
-    T::deserialize(v)
 }
 
 /// RFC 7800 §3 / §3.1: `cnf` must be an object, and a verifier that understands none of

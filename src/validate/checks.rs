@@ -9,8 +9,7 @@ use crate::claims::{Audience, RegisteredClaims, ScpClaim};
 use crate::scope::{ScopeSet, TemporalScope};
 
 /// Everything that depends only on the token: lifetime, audience, required claims, and the
-/// scope set. `members` holds at least the top-level members named by
-/// [`observed`] (the whole payload, or only those).
+/// scope set. `members` are the payload's top-level members.
 pub(super) fn static_checks(
     cfg: &Config,
     registered: &RegisteredClaims,
@@ -45,13 +44,6 @@ pub(super) fn static_checks(
     let scopes = scopes(cfg, members, registered)?;
     delegation(cfg, registered, &scopes)?;
     Ok(scopes)
-}
-
-/// Whether [`static_checks`] reads this top-level member from `members`: a required claim or
-/// the configured scope claim.
-pub(super) fn observed(cfg: &Config, name: &str) -> bool {
-    cfg.required_claims.iter().any(|n| n == name)
-        || matches!(&cfg.scope_claim, ScopeClaim::Named(n) if n == name)
 }
 
 /// RFC 8693 §4.1 delegation policy: bounded chain depth, and (optionally) delegated tokens

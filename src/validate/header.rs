@@ -54,8 +54,8 @@ pub(crate) fn parse(json: &[u8], allowed: &[Algorithm]) -> Result<Header, AuthEr
     // Duplicate member names are refused at every depth, read or not (RFC 7515 §4 allows
     // either refusing or last-wins; refusing leaves no room for parser differentials). The
     // check builds no tree; the members read are then borrowed from the decoded header.
-    let stats = check_strict(json, &|_| false, &mut Default::default())
-        .map_err(|_| AuthError::Malformed("the header is not valid JSON"))?;
+    let stats =
+        check_strict(json).map_err(|_| AuthError::Malformed("the header is not valid JSON"))?;
     if !stats.top_object {
         return Err(AuthError::Malformed("the header is not a JSON object"));
     }

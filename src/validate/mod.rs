@@ -26,7 +26,7 @@ mod checks;
 mod header;
 mod token_cache;
 
-use std::any::{Any, TypeId};
+use std::any::Any;
 use std::marker::PhantomData;
 use std::pin::pin;
 use std::sync::Arc;
@@ -35,8 +35,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 pub use builder::{
     DEFAULT_LEEWAY, DEFAULT_MAX_DELEGATION_DEPTH, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TYPES,
@@ -45,8 +46,8 @@ pub use builder::{
 pub use token_cache::DEFAULT_TOKEN_CACHE_BYTES;
 
 use crate::claims::{
-    ExtraClaims, JsonStats, Principal, RegisteredClaims, UnverifiedIss, check_strict, from_tree,
-    parse_strict_counted, read_unverified_iss,
+    ExtraClaims, JsonStats, Principal, RegisteredClaims, UnverifiedIss, parse_strict_counted,
+    read_unverified_iss,
 };
 use crate::keys::IssuerKeys;
 use crate::scope::BusinessHours;
@@ -367,48 +368,42 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
     }
 
     /// The payload of a token whose signature verified: one strict pass (duplicate members
-    /// at every depth, depth, node count), the registered claims read typed, `C`, and every
-    /// static claim rule.
+    /// at every depth, depth, node count) that builds the claims tree, the registered claims
+    /// read typed from it, every static claim rule, then the tree moved into `C`.
+    ///
+    /// One tree beats tree-less passes here: serde_json's scanning, not allocation, is most
+    /// of the cost, so a check pass plus reading the registered claims and `C` from the bytes
+    /// (three scans) costs more than one scan into a tree read twice (callgrind, see
+    /// BENCHMARKS.md).
     fn read_verified(
         &self,
         payload: &[u8],
     ) -> Result<(RegisteredClaims, C, ScopeSet, JsonStats), AuthError> {
         let cfg = &*self.config;
-        let malformed = |e: serde_json::Error| payload_error(&e);
         let not_object = AuthError::Malformed("the payload is not a JSON object");
-        if TypeId::of::<C>() == TypeId::of::<ExtraClaims>() {
-            // The default claims type is the strict tree itself: build it once, read the
-            // registered claims from it, and move it into `C`.
-            let (tree, stats) = parse_strict_counted(payload).map_err(malformed)?;
-            if !stats.top_object {
-                return Err(not_object);
+        let (tree, stats) = parse_strict_counted(payload).map_err(|e| payload_error(&e))?;
+        let registered: RegisteredClaims = match &tree {
+            Value::Object(_) => {
+                RegisteredClaims::deserialize(&tree).map_err(|e| checks::invalid_registered(&e))?
             }
-            let registered: RegisteredClaims =
-                from_tree(&tree).map_err(|e| checks::invalid_registered(&e))?;
-            let Value::Object(map) = tree else {
-                return Err(not_object);
-            };
-            let scopes = checks::static_checks(cfg, &registered, &map)?;
-            let mut slot = Some(map);
-            let custom = (&mut slot as &mut dyn Any)
-                .downcast_mut::<Option<C>>()
-                .and_then(Option::take)
-                .ok_or_else(|| AuthError::InvalidClaim("custom claims".into()))?;
-            return Ok((registered, custom, scopes, stats));
-        }
-        // A typed `C`: check strictly without a tree, keeping only the members the claim rules
-        // read, then read the registered claims and `C` straight from the payload.
-        let mut observed = Map::new();
-        let stats = check_strict(payload, &|name| checks::observed(cfg, name), &mut observed)
-            .map_err(malformed)?;
-        if !stats.top_object {
+            _ => return Err(not_object),
+        };
+        let Value::Object(map) = tree else {
             return Err(not_object);
-        }
-        let registered: RegisteredClaims =
-            serde_json::from_slice(payload).map_err(|e| checks::invalid_registered(&e))?;
-        let scopes = checks::static_checks(cfg, &registered, &observed)?;
-        let custom: C =
-            serde_json::from_slice(payload).map_err(|e| invalid_custom::<C>(payload, &e))?;
+        };
+        let scopes = checks::static_checks(cfg, &registered, &map)?;
+        // The default claims type is the tree itself: move it, no rebuild.
+        let mut slot = Some(map);
+        let custom = match (&mut slot as &mut dyn Any).downcast_mut::<Option<C>>() {
+            Some(default) => default
+                .take()
+                .ok_or_else(|| AuthError::InvalidClaim("custom claims".into()))?,
+            None => match slot {
+                Some(map) => serde_json::from_value(Value::Object(map))
+                    .map_err(|e| invalid_custom::<C>(payload, &e))?,
+                None => return Err(AuthError::InvalidClaim("custom claims".into())),
+            },
+        };
         Ok((registered, custom, scopes, stats))
     }
 
