@@ -76,9 +76,10 @@ pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(5 * 60);
 /// assert_eq!(a2a_guard::keys::MAX_KEY_CACHE_DURATION, Duration::from_secs(365 * 24 * 3600));
 /// ```
 pub const MAX_KEY_CACHE_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
-/// How many total fetch timeouts one whole key fetch may take (discovery, its RFC 8414
-/// fallback, then the JWKS), also with a client handed in through `http_client()`.
-pub(crate) const FETCH_DEADLINE_FACTOR: u32 = 3;
+/// How many total fetch timeouts one whole key fetch may take, also with a client handed in
+/// through `http_client()`: one for discovery (the OIDC attempt and its RFC 8414 fallback
+/// share it), one for the JWKS GET.
+pub(crate) const FETCH_DEADLINE_FACTOR: u32 = 2;
 
 /// Timing policy of the key cache.
 #[derive(Debug, Clone)]

@@ -304,9 +304,12 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
     }
 
     /// Connect and total timeouts of key fetches (defaults
-    /// [`keys::DEFAULT_CONNECT_TIMEOUT`], [`keys::DEFAULT_FETCH_TIMEOUT`]). With your own
-    /// client only its own timeouts apply per request, but one whole fetch (discovery and
-    /// JWKS) is still bounded by three times `total`.
+    /// [`keys::DEFAULT_CONNECT_TIMEOUT`], [`keys::DEFAULT_FETCH_TIMEOUT`]). Discovery's two
+    /// attempts (OIDC, then the RFC 8414 fallback) share one `total`, so one whole fetch of
+    /// a discovery issuer takes at most two times `total` (discovery, then the JWKS GET),
+    /// and one of a JWKS URL one `total`. With your own client its own timeouts apply per
+    /// request, but discovery is still bounded by `total` and the whole fetch by two times
+    /// `total`.
     pub fn fetch_timeouts(mut self, connect: Duration, total: Duration) -> Self {
         self.s.connect_timeout = connect;
         self.s.fetch_timeout = total;
@@ -452,6 +455,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
             allow_http: s.allow_http,
             allow_loopback: false,
             max_body: s.max_jwks_bytes,
+            discovery_deadline: s.fetch_timeout.min(keys::MAX_KEY_CACHE_DURATION),
         };
         let snapshot = s.snapshot_file.map(|p| Arc::new(Snapshot::new(p)));
         let mut tasks = tokio::task::JoinSet::new();
