@@ -156,6 +156,10 @@ pub struct KeyHealth {
     pub last_error: Option<String>,
     /// Failed fetches since the last success.
     pub consecutive_failures: u32,
+    /// Whether the start-up fetch is still running (only seen with
+    /// [`background_key_fetch`](crate::ValidatorBuilder::background_key_fetch), where
+    /// `build()` returns before it ends).
+    pub starting: bool,
     /// Time until the next scheduled fetch.
     #[serde(serialize_with = "secs_opt")]
     pub next_refresh_in: Option<Duration>,
@@ -210,6 +214,7 @@ impl IssuerKeys {
                 last_success_age: None,
                 last_error: None,
                 consecutive_failures: 0,
+                starting: false,
                 next_refresh_in: None,
             },
             IssuerKeys::Remote(r) => r.health(),
