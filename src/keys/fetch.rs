@@ -164,6 +164,10 @@ pub(crate) struct HttpSettings {
     /// or JWKS URL is loopback. Set per issuer.
     pub(crate) allow_loopback: bool,
     pub(crate) max_body: usize,
+    /// The one deadline the OIDC discovery attempt and its RFC 8414 fallback share: the
+    /// total fetch timeout. Also bounds discovery with a client handed in through
+    /// `http_client()`, whose own timeouts may be longer.
+    pub(crate) discovery_deadline: Duration,
 }
 
 /// Build the default client: timeouts, at most [`MAX_REDIRECTS`] redirects that keep to the
@@ -259,16 +263,23 @@ pub(crate) fn freshness(h: &reqwest::header::HeaderMap) -> Option<Duration> {
             }
         }
     }
+    // `Expires` and `Date` are HTTP dates (RFC 9110 §5.6.7): IMF-fixdate, and recipients
+    // must also accept the obsolete RFC 850 and asctime forms. An invalid `Expires` (often
+    // "0" or "-1") means already expired (RFC 9111 §5.3), which the caller clamps to its
+    // minimum refresh interval.
     let date = |name| {
         h.get(name)
             .and_then(|v| v.to_str().ok())
-            .and_then(|s| jiff::fmt::rfc2822::parse(s).ok())
-            .map(|z| z.timestamp())
+            .map(|s| httpdate::parse_http_date(s.trim()).ok())
     };
-    let expires = date(EXPIRES)?;
-    let now = date(DATE).unwrap_or_else(jiff::Timestamp::now);
-    let secs = expires.as_second().saturating_sub(now.as_second()).max(0);
-    Some(Duration::from_secs(secs as u64))
+    let expires = match date(EXPIRES)? {
+        Some(t) => t,
+        None => return Some(Duration::ZERO),
+    };
+    let now = date(DATE)
+        .flatten()
+        .unwrap_or_else(std::time::SystemTime::now);
+    Some(expires.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// The RFC 8414 §3.1 metadata URL: `/.well-known/oauth-authorization-server` inserted
@@ -376,11 +387,25 @@ async fn discover(issuer: &str, http: &HttpSettings) -> Result<String, FetchErro
         "{}/.well-known/openid-configuration",
         issuer.trim_end_matches('/')
     );
-    let doc = match http.get_json(&oidc).await {
+    // Both attempts share one deadline (the total fetch timeout): a hanging issuer costs
+    // discovery one timeout, not one per attempt. The fallback gets what the first attempt
+    // left, and is skipped when nothing is left.
+    let now = tokio::time::Instant::now();
+    let deadline = now
+        .checked_add(http.discovery_deadline.min(super::MAX_KEY_CACHE_DURATION))
+        .unwrap_or(now);
+    let attempt = |url: String| async move {
+        tokio::time::timeout_at(deadline, http.get_json(&url))
+            .await
+            .unwrap_or(Err(FetchError::Timeout))
+    };
+    let doc = match attempt(oidc).await {
         Ok((doc, _)) => doc,
         Err(first) => match rfc8414_url(issuer) {
-            Some(url) => http.get_json(&url).await.map_err(|_| first)?.0,
-            None => return Err(first),
+            Some(url) if tokio::time::Instant::now() < deadline => {
+                attempt(url).await.map_err(|_| first)?.0
+            }
+            _ => return Err(first),
         },
     };
     if doc.get("issuer").and_then(Value::as_str) != Some(issuer) {
@@ -428,6 +453,53 @@ mod tests {
         assert_eq!(
             freshness(&headers(&[("cache-control", "max-age=abc")])),
             None
+        );
+    }
+
+    #[test]
+    fn http_dates_in_all_three_rfc9110_forms() {
+        // RFC 9110 §5.6.7: IMF-fixdate, obsolete RFC 850, and ANSI C asctime() must all be
+        // accepted; the same instant in each form.
+        for date in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            for expires in [
+                "Sun, 06 Nov 1994 08:59:37 GMT",
+                "Sunday, 06-Nov-94 08:59:37 GMT",
+                "Sun Nov  6 08:59:37 1994",
+            ] {
+                let mut h = HeaderMap::new();
+                h.insert("date", HeaderValue::from_static(date));
+                h.insert("expires", HeaderValue::from_static(expires));
+                assert_eq!(
+                    freshness(&h),
+                    Some(Duration::from_secs(600)),
+                    "Date: {date} / Expires: {expires}"
+                );
+            }
+        }
+        // Already expired, and an invalid `Expires` ("0"): zero, i.e. already stale
+        // (RFC 9111 §5.3), clamped by the caller to its minimum.
+        assert_eq!(
+            freshness(&headers(&[
+                ("date", "Sun, 06 Nov 1994 08:49:37 GMT"),
+                ("expires", "Sun, 06 Nov 1994 08:00:00 GMT")
+            ])),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            freshness(&headers(&[("expires", "0")])),
+            Some(Duration::ZERO)
+        );
+        // `max-age` wins over `Expires` (RFC 9111 §5.3).
+        assert_eq!(
+            freshness(&headers(&[
+                ("cache-control", "max-age=30"),
+                ("expires", "Sunday, 06-Nov-94 08:59:37 GMT")
+            ])),
+            Some(Duration::from_secs(30))
         );
     }
 

@@ -76,9 +76,10 @@ pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(5 * 60);
 /// assert_eq!(a2a_guard::keys::MAX_KEY_CACHE_DURATION, Duration::from_secs(365 * 24 * 3600));
 /// ```
 pub const MAX_KEY_CACHE_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
-/// How many total fetch timeouts one whole key fetch may take (discovery, its RFC 8414
-/// fallback, then the JWKS), also with a client handed in through `http_client()`.
-pub(crate) const FETCH_DEADLINE_FACTOR: u32 = 3;
+/// How many total fetch timeouts one whole key fetch may take, also with a client handed in
+/// through `http_client()`: one for discovery (the OIDC attempt and its RFC 8414 fallback
+/// share it), one for the JWKS GET.
+pub(crate) const FETCH_DEADLINE_FACTOR: u32 = 2;
 
 /// Timing policy of the key cache.
 #[derive(Debug, Clone)]
@@ -155,6 +156,10 @@ pub struct KeyHealth {
     pub last_error: Option<String>,
     /// Failed fetches since the last success.
     pub consecutive_failures: u32,
+    /// Whether the start-up fetch is still running (only seen with
+    /// [`background_key_fetch`](crate::ValidatorBuilder::background_key_fetch), where
+    /// `build()` returns before it ends).
+    pub starting: bool,
     /// Time until the next scheduled fetch.
     #[serde(serialize_with = "secs_opt")]
     pub next_refresh_in: Option<Duration>,
@@ -209,6 +214,7 @@ impl IssuerKeys {
                 last_success_age: None,
                 last_error: None,
                 consecutive_failures: 0,
+                starting: false,
                 next_refresh_in: None,
             },
             IssuerKeys::Remote(r) => r.health(),

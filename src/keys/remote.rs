@@ -4,7 +4,7 @@
 //! Reads are lock-free (`ArcSwap`) and never wait on I/O: every fetch runs on its own and
 //! swaps the new set in afterwards.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use arc_swap::ArcSwapOption;
@@ -48,6 +48,19 @@ pub(crate) struct RemoteKeys {
     miss: Mutex<MissGate>,
     seq: AtomicU64,
     snapshot: Option<Arc<Snapshot>>,
+    /// The start-up fetch is still running. With `background_key_fetch()` requests arrive
+    /// meanwhile: they are answered from what is held (nothing: 503) without waiting and
+    /// without a kid-miss fetch of their own, so start-up costs the issuer one fetch.
+    starting: AtomicBool,
+}
+
+/// Clears [`RemoteKeys::starting`] when the start-up ends, also if its task is cancelled.
+struct Starting<'a>(&'a AtomicBool);
+
+impl Drop for Starting<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 /// The kid-miss single flight. The fetch runs in a spawned task that callers only await, so
@@ -117,6 +130,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl RemoteKeys {
     /// Create the cache, pre-warm it (fetch, else snapshot), and start the refresh task.
+    /// Returns when the pre-warm is over: at most one whole fetch (the fetch deadline),
+    /// plus reading the snapshot file.
     pub(crate) async fn start(
         issuer: String,
         fetcher: Fetcher,
@@ -125,8 +140,45 @@ impl RemoteKeys {
         clock: Arc<dyn Clock>,
         snapshot: Option<Arc<Snapshot>>,
     ) -> Arc<RemoteKeys> {
+        let this = Self::new(issuer, fetcher, http, settings, clock, snapshot);
+        let first = this.prewarm().await;
+        tokio::spawn(refresh_ahead(Arc::downgrade(&this), first));
+        this
+    }
+
+    /// Create the cache and return at once; the pre-warm (fetch, else snapshot) and then
+    /// the refresh task run in the background. Until keys arrive, lookups answer
+    /// `KeysUnavailable` without waiting.
+    pub(crate) fn start_in_background(
+        issuer: String,
+        fetcher: Fetcher,
+        http: HttpSettings,
+        settings: KeyCacheSettings,
+        clock: Arc<dyn Clock>,
+        snapshot: Option<Arc<Snapshot>>,
+    ) -> Arc<RemoteKeys> {
+        let this = Self::new(issuer, fetcher, http, settings, clock, snapshot);
+        let keys = Arc::clone(&this);
+        tokio::spawn(async move {
+            let first = keys.prewarm().await;
+            // The loop holds only a `Weak`, so it ends with the validator.
+            let weak = Arc::downgrade(&keys);
+            drop(keys);
+            refresh_ahead(weak, first).await;
+        });
+        this
+    }
+
+    fn new(
+        issuer: String,
+        fetcher: Fetcher,
+        http: HttpSettings,
+        settings: KeyCacheSettings,
+        clock: Arc<dyn Clock>,
+        snapshot: Option<Arc<Snapshot>>,
+    ) -> Arc<RemoteKeys> {
         let snapshot = snapshot.filter(|_| !matches!(fetcher, Fetcher::File { .. }));
-        let this = Arc::new(RemoteKeys {
+        Arc::new(RemoteKeys {
             miss: Mutex::new(MissGate::default()),
             issuer,
             fetcher,
@@ -138,17 +190,31 @@ impl RemoteKeys {
             status: Mutex::new(Status::default()),
             seq: AtomicU64::new(0),
             snapshot,
-        });
-        let first = match this.refresh(true).await {
-            Ok(ttl) => ttl,
-            Err(_) => {
-                this.load_snapshot().await;
-                this.backoff(1)
+            starting: AtomicBool::new(true),
+        })
+    }
+
+    /// The first fetch (else the snapshot file); returns the delay to the next refresh.
+    async fn prewarm(&self) -> Duration {
+        let first = {
+            let _starting = Starting(&self.starting);
+            match self.refresh(true).await {
+                Ok(ttl) => ttl,
+                Err(_) => {
+                    self.load_snapshot().await;
+                    let retry = self.backoff(1);
+                    // A failed start-up starts the kid-miss hold, as a failed kid-miss
+                    // fetch does: the first requests are answered at once (503, or the
+                    // snapshot's keys) instead of each waiting for another fetch of an
+                    // issuer that just failed. The scheduled retry comes at the same time.
+                    lock(&self.miss).hold_until =
+                        Some(later(retry.min(self.settings.kid_miss_cooldown)));
+                    retry
+                }
             }
         };
-        lock(&this.status).next_attempt = Some(later(first));
-        tokio::spawn(refresh_ahead(Arc::downgrade(&this), first));
-        this
+        lock(&self.status).next_attempt = Some(later(first));
+        first
     }
 
     fn now(&self) -> i64 {
@@ -192,6 +258,11 @@ impl RemoteKeys {
     /// The kid-miss flight to wait for: the one in flight, a new one (spawned), or none
     /// inside the hold window.
     fn miss_flight(self: &Arc<Self>) -> Option<tokio::sync::watch::Receiver<bool>> {
+        // During a background start-up its fetch is the one fetch: no second one, and no
+        // waiting for it either (`build()` returned so requests would not wait).
+        if self.starting.load(Ordering::Acquire) {
+            return None;
+        }
         let mut gate = lock(&self.miss);
         if gate
             .hold_until
@@ -402,6 +473,7 @@ impl RemoteKeys {
             }),
             last_error: status.last_error.as_ref().map(ToString::to_string),
             consecutive_failures: status.consecutive_failures,
+            starting: self.starting.load(Ordering::Acquire),
             next_refresh_in: status
                 .next_attempt
                 .map(|t| t.saturating_duration_since(tokio::time::Instant::now())),

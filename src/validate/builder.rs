@@ -62,6 +62,8 @@ struct Settings {
     token_cache: Option<u64>,
     max_delegation_depth: usize,
     delegated_scope_ceiling: Option<Vec<crate::scope::Scope>>,
+    // --- key start-up (issue 11) ---
+    background_key_fetch: bool,
 }
 
 /// Configures a [`Validator`]. Start with [`Validator::builder`].
@@ -112,6 +114,7 @@ impl ValidatorBuilder<ExtraClaims> {
                 token_cache: Some(crate::DEFAULT_TOKEN_CACHE_BYTES),
                 max_delegation_depth: DEFAULT_MAX_DELEGATION_DEPTH,
                 delegated_scope_ceiling: None,
+                background_key_fetch: false,
             },
             _claims: PhantomData,
         }
@@ -304,9 +307,12 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
     }
 
     /// Connect and total timeouts of key fetches (defaults
-    /// [`keys::DEFAULT_CONNECT_TIMEOUT`], [`keys::DEFAULT_FETCH_TIMEOUT`]). With your own
-    /// client only its own timeouts apply per request, but one whole fetch (discovery and
-    /// JWKS) is still bounded by three times `total`.
+    /// [`keys::DEFAULT_CONNECT_TIMEOUT`], [`keys::DEFAULT_FETCH_TIMEOUT`]). Discovery's two
+    /// attempts (OIDC, then the RFC 8414 fallback) share one `total`, so one whole fetch of
+    /// a discovery issuer takes at most two times `total` (discovery, then the JWKS GET),
+    /// and one of a JWKS URL one `total`. With your own client its own timeouts apply per
+    /// request, but discovery is still bounded by `total` and the whole fetch by two times
+    /// `total`.
     pub fn fetch_timeouts(mut self, connect: Duration, total: Duration) -> Self {
         self.s.connect_timeout = connect;
         self.s.fetch_timeout = total;
@@ -393,6 +399,47 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
         self
     }
 
+    // --- key start-up (issue 11) ---
+
+    /// Return from [`build`](Self::build) at once and load every remote issuer's keys in
+    /// the background (Envoy's `async_fetch` with `fast_listener`). Off by default:
+    /// `build()` then waits for the first fetch, at most two times the total fetch timeout
+    /// (see [`fetch_timeouts`](Self::fetch_timeouts)).
+    ///
+    /// Until an issuer's keys arrive, its tokens get [`AuthError::KeysUnavailable`]
+    /// (503 with `Retry-After`) without waiting and without starting a fetch of their own,
+    /// and [`Validator::is_ready`] is false; [`KeyHealth::starting`] is true while the
+    /// start-up fetch runs. If it fails, the snapshot file (if any) is read, and retries
+    /// follow the backoff as usual. Gate traffic on `is_ready()` (a readiness probe) so a
+    /// fresh instance gets no requests before its keys.
+    ///
+    /// [`AuthError::KeysUnavailable`]: crate::AuthError::KeysUnavailable
+    /// [`KeyHealth::starting`]: crate::keys::KeyHealth::starting
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use a2a_guard::Validator;
+    /// use a2a_guard::testing::{Behavior, TestIssuer};
+    ///
+    /// let issuer = TestIssuer::start().await?;
+    /// issuer.set_behavior(Behavior::Hang); // an issuer that never answers
+    /// let validator = Validator::builder()
+    ///     .issuer(issuer.issuer())
+    ///     .audience(issuer.audience())
+    ///     .background_key_fetch()
+    ///     .build()
+    ///     .await?; // returns at once
+    /// assert!(!validator.is_ready());
+    /// let err = validator.validate(&issuer.token().sign()).await.unwrap_err();
+    /// assert_eq!(err.status(), 503);
+    /// # Ok(()) }
+    /// ```
+    pub fn background_key_fetch(mut self) -> Self {
+        self.s.background_key_fetch = true;
+        self
+    }
+
     fn check(s: &Settings) -> Result<(), ConfigError> {
         let invalid = |name, reason| Err(ConfigError::InvalidSetting { name, reason });
         if s.issuers.is_empty() {
@@ -444,6 +491,12 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
     /// Check the configuration, pre-warm every issuer's keys (concurrently), and start the
     /// background refresh. An unreachable issuer does not fail the build: its tokens get 503
     /// until keys arrive (see [`Validator::health`]). Must run inside a tokio runtime.
+    ///
+    /// Worst case against a hanging issuer: one total fetch timeout for a JWKS URL; for
+    /// discovery one for both discovery attempts together plus one for the JWKS GET, so two
+    /// (10 s with the defaults), plus reading the snapshot file. The first requests after
+    /// a failed start are answered at once (503) until the first retry. With
+    /// [`background_key_fetch`](Self::background_key_fetch) it returns at once.
     pub async fn build(self) -> Result<Validator<C>, ConfigError> {
         let mut s = self.s;
         s.cache.snapshot_leeway = s.leeway;
@@ -459,6 +512,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
             allow_http: s.allow_http,
             allow_loopback: false,
             max_body: s.max_jwks_bytes,
+            discovery_deadline: s.fetch_timeout.min(keys::MAX_KEY_CACHE_DURATION),
         };
         let snapshot = s.snapshot_file.map(|p| Arc::new(Snapshot::new(p)));
         let mut tasks = tokio::task::JoinSet::new();
@@ -495,6 +549,21 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
                 s.clock.clone(),
                 snapshot.clone(),
             );
+            if s.background_key_fetch {
+                let keys = RemoteKeys::start_in_background(
+                    issuer.clone(),
+                    fetcher,
+                    http,
+                    cache,
+                    clock,
+                    snapshot,
+                );
+                issuers[i] = Some(IssuerEntry {
+                    issuer,
+                    keys: IssuerKeys::Remote(keys),
+                });
+                continue;
+            }
             tasks.spawn(async move {
                 let keys =
                     RemoteKeys::start(issuer.clone(), fetcher, http, cache, clock, snapshot).await;
