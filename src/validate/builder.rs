@@ -73,6 +73,36 @@ struct Settings {
 /// `exp` required, no lifetime cap, scopes from `scope` / `scp`, `https` key URLs only (or
 /// loopback), key-cache timings from [`crate::keys`]. At least one issuer and one audience
 /// are required.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use a2a_guard::{Algorithm, ConfigError, Validator, jwk::KeySet};
+/// use std::time::Duration;
+///
+/// let keys = KeySet::from_json(br#"{"keys":[]}"#)?; // usually: .issuer(url) and discovery
+/// let validator = Validator::builder()
+///     .issuer_keys("https://auth.example.com", keys)
+///     .audience("agent-api")
+///     .algorithms([Algorithm::ES256, Algorithm::EdDSA])
+///     .leeway(Duration::from_secs(10))
+///     .max_token_lifetime(Duration::from_secs(15 * 60))
+///     .require_claim("sub")
+///     .build()
+///     .await?;
+/// # let _ = validator;
+/// // Mistakes are caught when building, not per request:
+/// let no_audience = Validator::builder().issuer("https://auth.example.com").build().await;
+/// assert!(matches!(no_audience, Err(ConfigError::NoAudience)));
+/// let too_lenient = Validator::builder()
+///     .issuer("https://auth.example.com")
+///     .audience("agent-api")
+///     .leeway(Duration::from_secs(3600))
+///     .build()
+///     .await;
+/// assert!(matches!(too_lenient, Err(ConfigError::InvalidSetting { name: "leeway", .. })));
+/// # Ok(()) }
+/// ```
 #[must_use]
 pub struct ValidatorBuilder<C = ExtraClaims> {
     s: Settings,

@@ -118,6 +118,37 @@ pub(crate) struct Config {
 /// Validates bearer JWT access tokens. Cheap to clone (an `Arc` inside).
 ///
 /// `C` is the type the token's claims are also read into (default: all claims as a JSON map).
+/// Build one with [`Validator::builder`]; use it through [`layer`](Self::layer) or call
+/// [`validate`](Self::validate) directly.
+///
+/// ```
+/// # #[cfg(feature = "testing")]
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use a2a_guard::{AuthError, Validator, testing::TestIssuer};
+///
+/// #[derive(Clone, Debug, serde::Deserialize)]
+/// struct AgentClaims { tenant: String }
+///
+/// let issuer = TestIssuer::start().await?;
+/// let validator = Validator::builder()
+///     .issuer_jwks(issuer.issuer(), issuer.jwks_url())
+///     .audience(issuer.audience())
+///     .claims::<AgentClaims>()
+///     .build()
+///     .await?;
+/// let token = issuer.token().claim("tenant", "acme").scope("read:data").sign();
+/// let principal = validator.validate(&token).await?;
+/// assert_eq!(principal.claims().tenant, "acme");
+/// assert!(principal.scopes().contains("read:data"));
+/// // A claim your type needs is named when it is missing.
+/// let err = validator.validate(&issuer.token().sign()).await.unwrap_err();
+/// assert_eq!(err, AuthError::MissingClaim("tenant".into()));
+/// assert!(validator.is_ready());
+/// # Ok(()) }
+/// # #[cfg(not(feature = "testing"))]
+/// # fn main() {}
+/// ```
 pub struct Validator<C = ExtraClaims> {
     pub(crate) config: Arc<Config>,
     cache: Option<TokenCache<C>>,
@@ -243,6 +274,29 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
     /// A token verified before is served from the verified-token cache: its time-based
     /// checks (`exp`, `nbf`, `iat`, temporal scopes) run again and its signing key must
     /// still be held, so expiry, rotation and revocation apply on every request.
+    ///
+    /// Errors are 401-class token errors or 503 [`AuthError::KeysUnavailable`]; 400 comes
+    /// from header parsing and 403 from route guards, never from here.
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")]
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use a2a_guard::{AuthError, Validator, testing::TestIssuer};
+    /// let issuer = TestIssuer::start().await?;
+    /// let validator = Validator::builder()
+    ///     .issuer_jwks(issuer.issuer(), issuer.jwks_url())
+    ///     .audience(issuer.audience())
+    ///     .build()
+    ///     .await?;
+    /// let ok = validator.validate(&issuer.token().sign()).await?;
+    /// assert_eq!(ok.subject(), Some("agent-test"));
+    /// let other_audience = issuer.token().audience("someone-else").sign();
+    /// assert_eq!(validator.validate(&other_audience).await.unwrap_err(), AuthError::WrongAudience);
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "testing"))]
+    /// # fn main() {}
+    /// ```
     pub async fn validate(&self, token: &str) -> Result<Arc<Principal<C>>, AuthError> {
         self.verify(token).await.map(|v| v.principal.clone())
     }
