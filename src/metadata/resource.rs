@@ -41,6 +41,7 @@ impl ResourceUri {
             url: uri.to_owned(),
             reason,
         };
+        check_uri_chars(uri).map_err(bad)?;
         let parsed = url::Url::parse(uri).map_err(|_| bad("not an absolute URI"))?;
         if !matches!(parsed.scheme(), "https" | "http") {
             return Err(bad("a resource URI must use https (or http)"));
@@ -91,11 +92,31 @@ impl ResourceUri {
         )
     }
 
+    /// Whether a `Host` header names this resource's authority (case and default port aside).
+    pub(crate) fn authority_matches(&self, host: &str) -> bool {
+        let scheme = &self.normalized[..self.normalized.find("://").unwrap_or(0)];
+        normalize(&format!("{scheme}://{host}")).is_some_and(|(n, _)| {
+            n.strip_prefix(scheme)
+                .and_then(|r| r.strip_prefix("://"))
+                .is_some_and(|a| a == self.authority())
+        })
+    }
+
     /// The normalised authority (`host[:port]`, lower case, default port dropped).
     pub(crate) fn authority(&self) -> &str {
         let rest = &self.normalized[self.normalized.find("://").map_or(0, |i| i + 3)..];
         rest.split('/').next().unwrap_or(rest)
     }
+}
+
+/// RFC 3986 §2: only unreserved, reserved and `%` characters. Keeps quotes, spaces,
+/// braces and control characters out of challenges, metadata and axum routes.
+pub(crate) fn check_uri_chars(s: &str) -> Result<(), &'static str> {
+    let ok = |b: u8| b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(&b);
+    if s.is_empty() || !s.bytes().all(ok) {
+        return Err("contains characters not allowed in a URI (RFC 3986 §2)");
+    }
+    Ok(())
 }
 
 /// Lower-case scheme and host, drop a default or empty port; the rest stays byte for byte.
@@ -195,7 +216,10 @@ impl Resources {
                 );
                 break;
             }
-            set.insert(s.clone());
+            // Never publish what is not a scope token (RFC 6749 §3.3).
+            if crate::scope::Scope::parse(s.as_str()).is_ok() {
+                set.insert(s.clone());
+            }
         }
     }
 
