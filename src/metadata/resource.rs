@@ -84,6 +84,7 @@ impl ResourceUri {
 
     /// RFC 9728 §3.1: the well-known string goes between the host component and the path;
     /// a terminating `/` right after the host is dropped first.
+    #[allow(dead_code)] // For the `resource_metadata` challenge parameter (next slice).
     pub(crate) fn metadata_url(&self) -> String {
         format!(
             "{}{WELL_KNOWN_PATH}{}",
@@ -190,6 +191,7 @@ impl Resources {
 
     /// The resource a request path belongs to: the longest configured path that is a
     /// segment prefix of it, the first configured resource otherwise.
+    #[allow(dead_code)] // For the `resource_metadata` challenge parameter (next slice).
     pub(crate) fn for_path(&self, path: &str) -> Option<&ResourceUri> {
         let covers = |r: &&ResourceUri| {
             let p = r.path().trim_end_matches('/');
