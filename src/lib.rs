@@ -86,6 +86,7 @@
 //! | [`claims`] | [`RegisteredClaims`], [`Principal`], the delegation chain |
 //! | [`keys`] | the key cache: discovery, refresh, kid-miss cooldown, last-known-good, snapshot |
 //! | [`jwk`] | JWK Sets into pre-parsed verification keys |
+//! | [`metadata`] | resource URIs, RFC 9728 Protected Resource Metadata, challenge parameters |
 //! | [`pop`] | DPoP (RFC 9449) and mTLS (RFC 8705) binding, replay stores |
 //! | [`bearer`] | `Authorization` parsing |
 //! | [`audit`] | the one audit event per decision |
@@ -105,6 +106,7 @@ mod error;
 pub mod jwk;
 pub mod keys;
 pub mod layer;
+pub mod metadata;
 pub mod pop;
 pub mod scope;
 #[cfg(feature = "testing")]

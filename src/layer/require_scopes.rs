@@ -133,6 +133,25 @@ impl RequireScopes {
         }
     }
 
+    /// The scopes this guard can name ahead of any request, for discovery: every scope of a
+    /// fixed requirement, a template's prefix before its first placeholder, nothing for a
+    /// computed one.
+    pub(crate) fn advertised_scopes(&self) -> Vec<crate::scope::Scope> {
+        match &self.source {
+            Source::Fixed(r, _) => r.scopes().into_iter().cloned().collect(),
+            Source::Computed(_) => Vec::new(),
+            #[cfg(feature = "axum")]
+            Source::Template(t) => {
+                let prefix = t[..t.find('{').unwrap_or(t.len())].trim_end_matches(':');
+                if prefix.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![crate::scope::Scope::new(prefix)]
+                }
+            }
+        }
+    }
+
     /// The requirement for this request and its rendering (fixed ones are not rebuilt).
     pub(crate) fn requirement(&self, parts: &Parts) -> (Cow<'_, ScopeRequirement>, Arc<str>) {
         let computed = match &self.source {

@@ -259,6 +259,20 @@ impl DpopConfig {
             .saturating_add(REPLAY_LEEWAY)
     }
 
+    /// Whether a checked configuration with an origin is in place (DPoP-bound tokens can
+    /// pass), for discovery metadata.
+    pub(crate) fn is_configured(&self) -> bool {
+        !self.origins.is_empty()
+    }
+
+    /// The accepted proof algorithms' names (`dpop_signing_alg_values_supported`).
+    pub(crate) fn algorithm_names(&self) -> Vec<String> {
+        self.algorithms
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect()
+    }
+
     /// The one place a configuration becomes usable: every mistake is a [`ConfigError`].
     pub(crate) fn checked(mut self) -> Result<Self, ConfigError> {
         if self.origins_raw.is_empty() {

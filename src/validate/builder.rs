@@ -40,6 +40,7 @@ enum IssuerSpec {
 struct Settings {
     issuers: Vec<(String, IssuerSpec)>,
     audiences: Vec<String>,
+    resources: Vec<String>,
     skip_audience: bool,
     algorithms: Vec<Algorithm>,
     leeway: Duration,
@@ -122,6 +123,7 @@ impl ValidatorBuilder<ExtraClaims> {
             s: Settings {
                 issuers: Vec::new(),
                 audiences: Vec::new(),
+                resources: Vec::new(),
                 skip_audience: false,
                 algorithms: Algorithm::ALL.to_vec(),
                 leeway: DEFAULT_LEEWAY,
@@ -203,6 +205,33 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
     /// Accept tokens whose `aud` names this audience. Call again to accept several.
     pub fn audience(mut self, aud: impl Into<String>) -> Self {
         self.s.audiences.push(aud.into());
+        self
+    }
+
+    /// This resource server's canonical resource URI (RFC 8707 §2, RFC 9728 §1.2), e.g.
+    /// `https://api.example.com/mcp`. Call again for several. Each is accepted as `aud`
+    /// (so no [`audience`](Self::audience) is needed), is the `resource` of the
+    /// [Protected Resource Metadata](crate::metadata), and makes every 401/403 challenge carry
+    /// `resource_metadata` (RFC 9728 §5.1).
+    ///
+    /// A token's `aud` matches after normalising **only** the scheme's and host's case and a
+    /// default port (RFC 3986 §6.2.2.1, §6.2.3): `HTTPS://API.Example:443/mcp` is
+    /// `https://api.example/mcp`. Path case, percent-encoding, dot segments, a trailing
+    /// slash, an empty path versus `/`, query and userinfo are never widened. A URI that is
+    /// not absolute `http`/`https` with a host, or has userinfo, a fragment or a query, makes
+    /// [`build`](Self::build) fail with [`ConfigError::InvalidUrl`].
+    ///
+    /// ```
+    /// # async fn demo() -> Result<(), a2a_guard::ConfigError> {
+    /// let v = a2a_guard::Validator::builder()
+    ///     .issuer("https://auth.example.com")
+    ///     .resource("https://api.example.com/mcp")
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn resource(mut self, uri: impl Into<String>) -> Self {
+        self.s.resources.push(uri.into());
         self
     }
 
@@ -475,8 +504,16 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
         if s.issuers.is_empty() {
             return Err(ConfigError::NoIssuer);
         }
-        if s.audiences.is_empty() && !s.skip_audience {
+        if s.audiences.is_empty() && s.resources.is_empty() && !s.skip_audience {
             return Err(ConfigError::NoAudience);
+        }
+        if s.skip_audience && !s.resources.is_empty() {
+            // A resource URI is an audience (RFC 8707 §2): skipping the check would accept
+            // tokens for any resource while the metadata claims this one.
+            return invalid(
+                "dangerous_skip_audience_check",
+                "contradicts resource(): a resource is checked as the audience",
+            );
         }
         if s.algorithms.is_empty() {
             return Err(ConfigError::NoAlgorithms);
@@ -533,6 +570,11 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
         s.cache.fetch_deadline = s.fetch_timeout.saturating_mul(keys::FETCH_DEADLINE_FACTOR);
         s.cache = s.cache.capped();
         Self::check(&s)?;
+        let resources = s
+            .resources
+            .iter()
+            .map(|r| crate::metadata::ResourceUri::parse(r))
+            .collect::<Result<Vec<_>, _>>()?;
         let client = match s.http_client {
             Some(c) => c,
             None => keys::build_client(s.connect_timeout, s.fetch_timeout, s.roots, s.allow_http)?,
@@ -619,6 +661,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
                 } else {
                     s.audiences
                 },
+                resources: crate::metadata::Resources::new(resources),
                 algorithms: s.algorithms,
                 leeway: s.leeway.as_secs() as i64,
                 max_lifetime: s

@@ -28,11 +28,14 @@ pub(super) fn static_checks(
             return Err(AuthError::LifetimeTooLong);
         }
     }
-    if !cfg.audiences.is_empty() {
+    if !cfg.audiences.is_empty() || !cfg.resources.uris.is_empty() {
         if registered.aud == Audience::None {
             return Err(AuthError::MissingClaim("aud".into()));
         }
-        if !cfg.audiences.iter().any(|a| registered.aud.contains(a)) {
+        // Audiences byte for byte; resource URIs after scheme/host/port normalisation.
+        if !cfg.audiences.iter().any(|a| registered.aud.contains(a))
+            && !registered.aud.iter().any(|a| cfg.resources.matches(a))
+        {
             return Err(AuthError::WrongAudience);
         }
     }

@@ -101,6 +101,8 @@ pub(crate) enum ScopeClaim {
 pub(crate) struct Config {
     pub(crate) issuers: Vec<IssuerEntry>,
     pub(crate) audiences: Vec<String>,
+    /// Resource URIs (accepted as `aud`) and the scopes the guards advertise.
+    pub(crate) resources: crate::metadata::Resources,
     pub(crate) algorithms: Vec<Algorithm>,
     pub(crate) leeway: i64,
     pub(crate) max_lifetime: Option<i64>,
@@ -474,6 +476,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
             .config
             .audiences
             .first()
+            .or(self.config.resources.uris.first().map(|r| &r.configured))
             .map_or(crate::layer::DEFAULT_REALM, String::as_str);
         crate::AuthLayer {
             validator: self.clone(),
@@ -482,6 +485,23 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
             rules: Default::default(),
             dpop: Default::default(),
         }
+    }
+
+    /// The configured resource URIs ([`ValidatorBuilder::resource`]), as configured.
+    ///
+    /// ```
+    /// # async fn demo(validator: a2a_guard::Validator) {
+    /// for r in validator.resources() {
+    ///     println!("serving {r}");
+    /// }
+    /// # }
+    /// ```
+    pub fn resources(&self) -> impl Iterator<Item = &str> {
+        self.config
+            .resources
+            .uris
+            .iter()
+            .map(|r| r.configured.as_str())
     }
 
     /// Per-issuer key health, for readiness probes: keys held, age, last error, whether the
