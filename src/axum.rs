@@ -129,9 +129,9 @@ impl IntoResponse for AuthRejection {
 /// "no token" (the handler would treat an authenticated caller as anonymous).
 fn principal<C: Send + Sync + 'static>(
     parts: &Parts,
-) -> Result<Option<&Arc<Principal<C>>>, AuthRejection> {
+) -> Result<Option<&Principal<C>>, AuthRejection> {
     crate::layer::record_route(&parts.extensions);
-    if let Some(p) = parts.extensions.get::<Arc<Principal<C>>>() {
+    if let Some(p) = parts.extensions.get::<Principal<C>>() {
         return Ok(Some(p));
     }
     match parts.extensions.get::<AuthContext>() {
@@ -163,7 +163,7 @@ fn principal<C: Send + Sync + 'static>(
     }
 }
 
-fn required<C: Send + Sync + 'static>(parts: &Parts) -> Result<&Arc<Principal<C>>, AuthRejection> {
+fn required<C: Send + Sync + 'static>(parts: &Parts) -> Result<&Principal<C>, AuthRejection> {
     principal(parts)?.ok_or_else(|| AuthRejection {
         error: AuthError::MissingToken,
         realm: parts
@@ -176,12 +176,12 @@ fn required<C: Send + Sync + 'static>(parts: &Parts) -> Result<&Arc<Principal<C>
 impl<S, C> FromRequestParts<S> for Principal<C>
 where
     S: Send + Sync,
-    C: Clone + Send + Sync + 'static,
+    C: Send + Sync + 'static,
 {
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        required::<C>(parts).map(|p| Principal::clone(p))
+        required::<C>(parts).cloned()
     }
 }
 

@@ -9,6 +9,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -183,70 +184,113 @@ pub struct RegisteredClaims {
 ///     println!("{:?} acting for {:?} with {}", p.actor().and_then(|a| a.sub.as_deref()), p.subject(), p.scopes());
 /// }
 /// ```
-#[derive(Debug, Clone)]
-pub struct Principal<C = ExtraClaims> {
+///
+/// A `Principal` is a shared handle: cloning it (what the axum extractor does per request)
+/// bumps a reference count, it never copies the claims. The verified-token cache, the
+/// request extensions and every extractor share one allocation per verified token.
+pub struct Principal<C = ExtraClaims>(Arc<PrincipalInner<C>>);
+
+#[derive(Debug)]
+pub(crate) struct PrincipalInner<C> {
     pub(crate) registered: RegisteredClaims,
     pub(crate) custom: C,
     pub(crate) scopes: ScopeSet,
 }
 
+impl<C> Clone for Principal<C> {
+    fn clone(&self) -> Self {
+        Principal(Arc::clone(&self.0))
+    }
+}
+
+impl<C: std::fmt::Debug> std::fmt::Debug for Principal<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Principal")
+            .field("registered", &self.0.registered)
+            .field("custom", &self.0.custom)
+            .field("scopes", &self.0.scopes)
+            .finish()
+    }
+}
+
 impl<C> Principal<C> {
+    pub(crate) fn new(registered: RegisteredClaims, custom: C, scopes: ScopeSet) -> Self {
+        Principal(Arc::new(PrincipalInner {
+            registered,
+            custom,
+            scopes,
+        }))
+    }
+
+    /// The shared allocation, for the claims-type-free view the layer keeps beside it.
+    pub(crate) fn shared(&self) -> &Arc<PrincipalInner<C>> {
+        &self.0
+    }
+
     /// The registered claims.
     pub fn registered(&self) -> &RegisteredClaims {
-        &self.registered
+        &self.0.registered
     }
 
     /// The caller's own claims, as `C`.
     pub fn claims(&self) -> &C {
-        &self.custom
+        &self.0.custom
     }
 
     /// The granted scopes.
     pub fn scopes(&self) -> &ScopeSet {
-        &self.scopes
+        &self.0.scopes
     }
 
     /// `sub`.
     pub fn subject(&self) -> Option<&str> {
-        self.registered.sub.as_deref()
+        self.0.registered.sub.as_deref()
     }
 
     /// `iss`.
     pub fn issuer(&self) -> Option<&str> {
-        self.registered.iss.as_deref()
+        self.0.registered.iss.as_deref()
     }
 
     /// `client_id`, or `azp` when there is no `client_id`.
     pub fn client_id(&self) -> Option<&str> {
-        self.registered
+        self.0
+            .registered
             .client_id
             .as_deref()
-            .or(self.registered.azp.as_deref())
+            .or(self.0.registered.azp.as_deref())
     }
 
     /// `jti`.
     pub fn jti(&self) -> Option<&str> {
-        self.registered.jti.as_deref()
+        self.0.registered.jti.as_deref()
     }
 
     /// `exp` in seconds since the epoch (always present on a validated token).
     pub fn expires_at(&self) -> i64 {
-        self.registered.exp.map_or(0, |d| d.0)
+        self.0.registered.exp.map_or(0, |d| d.0)
     }
 
     /// The current actor (the outermost `act`, RFC 8693 §4.1), if the token is delegated.
     pub fn actor(&self) -> Option<&Actor> {
-        self.registered.act.as_ref()
+        self.0.registered.act.as_ref()
     }
 
     /// The whole delegation chain, current actor first, back to the earliest actor.
     pub fn delegation_chain(&self) -> impl Iterator<Item = &Actor> {
-        std::iter::successors(self.registered.act.as_ref(), |a| a.act.as_deref())
+        std::iter::successors(self.0.registered.act.as_ref(), |a| a.act.as_deref())
     }
 
-    /// Split into registered claims, custom claims and scopes.
-    pub fn into_parts(self) -> (RegisteredClaims, C, ScopeSet) {
-        (self.registered, self.custom, self.scopes)
+    /// Split into registered claims, custom claims and scopes: moved out when this is the
+    /// last handle, cloned otherwise.
+    pub fn into_parts(self) -> (RegisteredClaims, C, ScopeSet)
+    where
+        C: Clone,
+    {
+        match Arc::try_unwrap(self.0) {
+            Ok(p) => (p.registered, p.custom, p.scopes),
+            Err(p) => (p.registered.clone(), p.custom.clone(), p.scopes.clone()),
+        }
     }
 }
 
@@ -733,11 +777,7 @@ mod tests {
             r#"{"sub":"user","act":{"sub":"specialist","act":{"sub":"orchestrator"}}}"#,
         )
         .unwrap();
-        let p = Principal {
-            registered: c,
-            custom: (),
-            scopes: ScopeSet::default(),
-        };
+        let p = Principal::new(c, (), ScopeSet::default());
         let chain: Vec<_> = p
             .delegation_chain()
             .map(|a| a.sub.as_deref().unwrap())

@@ -36,7 +36,7 @@ impl<B> Service<Request<B>> for Counting {
         self.0.fetch_add(1, Ordering::SeqCst);
         let sub = req
             .extensions()
-            .get::<Arc<a2a_guard::Principal>>()
+            .get::<a2a_guard::Principal>()
             .and_then(|p| p.subject().map(str::to_owned));
         std::future::ready(Ok(Response::new(sub.unwrap_or_else(|| "anonymous".into()))))
     }

@@ -256,11 +256,10 @@ pub(crate) fn freshness(h: &reqwest::header::HeaderMap) -> Option<Duration> {
             if lower == "no-store" || lower == "no-cache" {
                 return Some(Duration::ZERO);
             }
-            if let Some(n) = lower.strip_prefix("max-age=") {
-                if let Ok(secs) = n.trim_matches('"').parse::<u64>() {
+            if let Some(n) = lower.strip_prefix("max-age=")
+                && let Ok(secs) = n.trim_matches('"').parse::<u64>() {
                     return Some(Duration::from_secs(secs));
                 }
-            }
         }
     }
     // `Expires` and `Date` are HTTP dates (RFC 9110 §5.6.7): IMF-fixdate, and recipients

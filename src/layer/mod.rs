@@ -37,7 +37,7 @@ pub use require_scopes::{RequireScopes, RequireScopesService};
 use http::{HeaderValue, Response, header};
 
 use crate::AuthError;
-use crate::claims::{Principal, RegisteredClaims};
+use crate::claims::{Principal, PrincipalInner, RegisteredClaims};
 use crate::scope::{ScopeRequirement, ScopeRules, ScopeSet};
 
 /// The realm when none is configured and no audience is known.
@@ -49,18 +49,18 @@ trait View: Send + Sync {
     fn scopes(&self) -> &ScopeSet;
 }
 
-impl<C: Send + Sync> View for Principal<C> {
+impl<C: Send + Sync> View for PrincipalInner<C> {
     fn registered(&self) -> &RegisteredClaims {
-        Principal::registered(self)
+        &self.registered
     }
     fn scopes(&self) -> &ScopeSet {
-        Principal::scopes(self)
+        &self.scopes
     }
 }
 
 /// What the scope guard and the audit event need from an authenticated request, without
 /// the claims type: inserted into request extensions by [`AuthService`] next to
-/// `Arc<Principal<C>>`, which it shares. Cheap to clone.
+/// the [`Principal<C>`] handle, whose allocation it shares. Cheap to clone.
 #[derive(Clone)]
 pub struct AuthContext {
     principal: Arc<dyn View>,
@@ -128,12 +128,12 @@ impl std::fmt::Debug for AuthContext {
 
 impl AuthContext {
     pub(crate) fn new<C: Send + Sync + 'static>(
-        principal: Arc<Principal<C>>,
+        principal: &Principal<C>,
         rules: Arc<ScopeRules>,
         realm: Arc<str>,
     ) -> Self {
         AuthContext {
-            principal,
+            principal: principal.shared().clone(),
             rules,
             realm,
             claims_type: std::any::type_name::<C>(),

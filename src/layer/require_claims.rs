@@ -96,7 +96,7 @@ pub type RequireClaimsService<S, C = ExtraClaims> = GuardService<S, RequireClaim
 
 impl<C: Send + Sync + 'static> RouteGuard for RequireClaims<C> {
     fn evaluate(&self, ctx: Option<&AuthContext>, parts: &Parts) -> (Arc<str>, Option<AuthError>) {
-        let error = match (ctx, parts.extensions.get::<Arc<Principal<C>>>()) {
+        let error = match (ctx, parts.extensions.get::<Principal<C>>()) {
             (None, _) => Some(AuthError::MissingToken),
             (Some(_), Some(p)) if (self.rule)(p, parts) => None,
             (Some(_), Some(_)) => Some(AuthError::ClaimsNotAllowed {

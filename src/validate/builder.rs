@@ -153,7 +153,7 @@ impl ValidatorBuilder<ExtraClaims> {
     }
 }
 
-impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
+impl<C: DeserializeOwned + Send + Sync + 'static> ValidatorBuilder<C> {
     /// Read the token's claims also into your own type `D` (decoded once, with the rest).
     ///
     /// ```
@@ -161,9 +161,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> ValidatorBuilder<C> {
     /// struct MyClaims { tenant: String }
     /// let b = a2a_guard::Validator::builder().claims::<MyClaims>();
     /// ```
-    pub fn claims<D: DeserializeOwned + Clone + Send + Sync + 'static>(
-        self,
-    ) -> ValidatorBuilder<D> {
+    pub fn claims<D: DeserializeOwned + Send + Sync + 'static>(self) -> ValidatorBuilder<D> {
         ValidatorBuilder {
             s: self.s,
             _claims: PhantomData,

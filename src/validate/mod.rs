@@ -254,7 +254,7 @@ fn invalid_custom<C: DeserializeOwned>(payload: &[u8], first: &serde_json::Error
     AuthError::InvalidClaim("custom claims".into())
 }
 
-impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
+impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
     pub(crate) fn from_config(config: Config, cache_bytes: Option<u64>) -> Self {
         Validator {
             config: Arc::new(config),
@@ -299,7 +299,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
     /// # #[cfg(not(feature = "testing"))]
     /// # fn main() {}
     /// ```
-    pub async fn validate(&self, token: &str) -> Result<Arc<Principal<C>>, AuthError> {
+    pub async fn validate(&self, token: &str) -> Result<Principal<C>, AuthError> {
         self.verify(token).await.map(|v| v.principal.clone())
     }
 
@@ -324,7 +324,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
             let keys = issuer.keys.current()?;
             if keys.contains_fingerprint(&hit.key) {
                 let p = &hit.principal;
-                checks::time_checks(cfg, &p.registered, &p.scopes, self.now())?;
+                checks::time_checks(cfg, p.registered(), p.scopes(), self.now())?;
                 return Ok(hit);
             }
             // The signing key was rotated out or revoked: verify from scratch.
@@ -403,18 +403,14 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         let (registered, custom, scopes, stats) = self.read_verified(&payload)?;
         let now = self.now();
         checks::time_checks(cfg, &registered, &scopes, now)?;
-        let principal = Principal {
-            registered,
-            custom,
-            scopes,
-        };
-        let exp = principal.registered.exp.map_or(now, |e| e.0);
+        let exp = registered.exp.map_or(now, |e| e.0);
+        let principal = Principal::new(registered, custom, scopes);
         let ttl = std::time::Duration::from_secs(
             exp.saturating_add(cfg.leeway).saturating_sub(now).max(0) as u64,
         );
         let signed_len = h.len() + 1 + p.len();
         Ok(Verified {
-            principal: Arc::new(principal),
+            principal,
             issuer: issuer_index,
             key: *key.fingerprint(),
             ttl,

@@ -44,7 +44,7 @@ const PER_MEMBER: usize = 64;
 
 /// A verified token: what handlers get, and what a cache hit needs to re-check.
 pub(crate) struct Verified<C> {
-    pub(crate) principal: Arc<Principal<C>>,
+    pub(crate) principal: Principal<C>,
     /// Index of the issuer in the validator's configuration.
     pub(crate) issuer: usize,
     /// The key that verified the signature.
@@ -134,11 +134,7 @@ mod tests {
 
     fn entry(signed: usize, stats: &JsonStats) -> Arc<Verified<()>> {
         Arc::new(Verified {
-            principal: Arc::new(Principal {
-                registered: Default::default(),
-                custom: (),
-                scopes: ScopeSet::default(),
-            }),
+            principal: Principal::new(Default::default(), (), ScopeSet::default()),
             issuer: 0,
             key: [0; 32],
             ttl: Duration::from_secs(300),

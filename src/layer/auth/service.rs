@@ -43,7 +43,7 @@ where
     S::Error: Send + 'static,
     ReqB: Send + 'static,
     ResB: Default + Send + 'static,
-    C: DeserializeOwned + Clone + Send + Sync + 'static,
+    C: DeserializeOwned + Send + Sync + 'static,
 {
     type Response = Response<ResB>;
     type Error = S::Error;
@@ -124,7 +124,7 @@ where
                         .await
                         {
                             let ctx = AuthContext::new(
-                                v.principal.clone(),
+                                &v.principal,
                                 layer.rules.clone(),
                                 layer.realm.clone(),
                             );
@@ -136,11 +136,8 @@ where
                     _ => return deny(crate::AuthError::MissingToken, None, false),
                 };
                 let ctx = verified.map(|v| {
-                    let ctx = AuthContext::new(
-                        v.principal.clone(),
-                        layer.rules.clone(),
-                        layer.realm.clone(),
-                    );
+                    let ctx =
+                        AuthContext::new(&v.principal, layer.rules.clone(), layer.realm.clone());
                     req.extensions_mut().insert(v.principal.clone());
                     req.extensions_mut().insert(ctx.clone());
                     ctx
