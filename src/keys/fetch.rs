@@ -257,9 +257,10 @@ pub(crate) fn freshness(h: &reqwest::header::HeaderMap) -> Option<Duration> {
                 return Some(Duration::ZERO);
             }
             if let Some(n) = lower.strip_prefix("max-age=")
-                && let Ok(secs) = n.trim_matches('"').parse::<u64>() {
-                    return Some(Duration::from_secs(secs));
-                }
+                && let Ok(secs) = n.trim_matches('"').parse::<u64>()
+            {
+                return Some(Duration::from_secs(secs));
+            }
         }
     }
     // `Expires` and `Date` are HTTP dates (RFC 9110 §5.6.7): IMF-fixdate, and recipients
