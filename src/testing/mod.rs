@@ -38,6 +38,7 @@
 mod dpop;
 mod issuer;
 mod key;
+mod keys_file;
 mod server;
 mod token;
 mod weak_rsa;

@@ -473,3 +473,97 @@ async fn every_cheap_algorithm_has_a_key_before_any_validator_fetches() {
         assert!(validator.validate(&token).await.is_ok(), "{alg:?}");
     }
 }
+
+#[tokio::test]
+async fn a_keys_file_keeps_address_and_keys_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("issuer.json");
+    let builder = || {
+        TestIssuer::builder()
+            .algorithms([Algorithm::ES256, Algorithm::EdDSA])
+            .keys_file(&path)
+    };
+    let first = builder().start().await.unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "written 0600");
+    }
+    let token = first.token().alg(Algorithm::ES256).sign();
+    let (iss, jwks) = (first.issuer(), first.jwks());
+    first.stop().await;
+    drop(first);
+
+    let again = builder().start().await.unwrap();
+    assert_eq!(again.issuer(), iss, "same address, so same `iss`");
+    assert_eq!(again.jwks(), jwks, "same keys, same kids");
+    // A token minted before the restart verifies with the key served after it.
+    let kid = token.split('.').next().map(|h| {
+        let h: Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, h).unwrap(),
+        )
+        .unwrap();
+        h["kid"].as_str().unwrap().to_owned()
+    });
+    assert_eq!(
+        kid.as_deref(),
+        Some(again.signing_key(Algorithm::ES256).kid())
+    );
+    let (input, sig) = token.rsplit_once('.').unwrap();
+    let sig =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sig).unwrap();
+    let jwk = again.signing_key(Algorithm::ES256).public_jwk();
+    assert!(verifies(&jwk, Algorithm::ES256, input.as_bytes(), &sig));
+
+    // The saved address is taken while the issuer runs: a clear error naming the file.
+    let err = builder().start().await.unwrap_err();
+    assert!(err.to_string().contains("issuer.json"), "{err}");
+
+    // An algorithm missing from the file gets a key and the file is rewritten with it.
+    again.stop().await;
+    drop(again);
+    let more = TestIssuer::builder()
+        .algorithms([Algorithm::ES256, Algorithm::EdDSA, Algorithm::ES384])
+        .keys_file(&path)
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(more.jwks()["keys"].as_array().unwrap().len(), 3);
+    let saved: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(saved["keys"].as_array().unwrap().len(), 3);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_keys_file_others_could_read_or_swap_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("issuer.json");
+    let first = TestIssuer::builder()
+        .algorithms([Algorithm::EdDSA])
+        .keys_file(&path)
+        .start()
+        .await
+        .unwrap();
+    first.stop().await;
+    drop(first);
+    let start = |p: std::path::PathBuf| async move {
+        TestIssuer::builder()
+            .algorithms([Algorithm::EdDSA])
+            .keys_file(p)
+            .start()
+            .await
+    };
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = start(path.clone()).await.unwrap_err();
+    assert!(err.to_string().contains("group or others"), "{err}");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let link = dir.path().join("link.json");
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    let err = start(link).await.unwrap_err();
+    assert!(err.to_string().contains("symlink"), "{err}");
+    std::fs::write(&path, "{}").unwrap();
+    let err = start(path.clone()).await.unwrap_err();
+    assert!(err.to_string().contains("not a keys file"), "{err}");
+}
