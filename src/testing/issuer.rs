@@ -6,6 +6,7 @@ use super::server::{
 use super::{SigningKey, TokenBuilder, keys_file};
 use crate::Algorithm;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -79,12 +80,27 @@ impl Drop for Inner {
 }
 
 /// Configures a [`TestIssuer`]; from [`TestIssuer::builder`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use = "call .start().await to run the issuer"]
 pub struct TestIssuerBuilder {
     audience: String,
     algorithms: Vec<Algorithm>,
     keys_file: Option<PathBuf>,
+    clients: HashMap<String, String>,
+}
+
+impl fmt::Debug for TestIssuerBuilder {
+    /// Client ids, never their secrets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut clients: Vec<&String> = self.clients.keys().collect();
+        clients.sort();
+        f.debug_struct("TestIssuerBuilder")
+            .field("audience", &self.audience)
+            .field("algorithms", &self.algorithms)
+            .field("keys_file", &self.keys_file)
+            .field("clients", &clients)
+            .finish()
+    }
 }
 
 impl TestIssuerBuilder {
@@ -101,6 +117,37 @@ impl TestIssuerBuilder {
     /// cooldown (30 s) that validator answers "no matching signing key".
     pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
         self.algorithms = algorithms.into_iter().collect();
+        self
+    }
+
+    /// Register a client for the token endpoint (`{issuer}/token`, the discovery document's
+    /// `token_endpoint`): the OAuth 2.0 client-credentials grant (RFC 6749 §4.4), client
+    /// authentication by HTTP Basic or `client_id`/`client_secret` form parameters. A token
+    /// has `sub` and `client_id` = the client, the scopes asked for (all granted: a
+    /// development server), `aud` = the RFC 8707 `resource` asked for or else
+    /// [`audience`](Self::audience), and a one-hour lifetime. Without a registered client the
+    /// endpoint answers every request 401 `invalid_client`.
+    ///
+    /// ```
+    /// # use a2a_guard::testing::TestIssuer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let issuer = TestIssuer::builder().client("agent-a", "s3cret").start().await?;
+    /// let res = reqwest::Client::new()
+    ///     .post(format!("{}/token", issuer.issuer()))
+    ///     .basic_auth("agent-a", Some("s3cret"))
+    ///     .header("content-type", "application/x-www-form-urlencoded")
+    ///     .body("grant_type=client_credentials&scope=read%3Adata")
+    ///     .send()
+    ///     .await?;
+    /// let body: serde_json::Value = serde_json::from_str(&res.text().await?)?;
+    /// assert_eq!(body["token_type"], "Bearer");
+    /// assert_eq!(body["scope"], "read:data");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn client(mut self, id: impl Into<String>, secret: impl Into<String>) -> Self {
+        self.clients.insert(id.into(), secret.into());
         self
     }
 
@@ -158,7 +205,11 @@ impl TestIssuerBuilder {
             _ => e,
         })?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(ServerState::new(format!("http://{addr}")));
+        let state = Arc::new(ServerState::new(
+            format!("http://{addr}"),
+            self.audience.clone(),
+        ));
+        lock(&state.config).clients = self.clients;
         let loaded = saved.is_some();
         let mut added = false;
         {
@@ -208,6 +259,7 @@ impl TestIssuer {
             audience: DEFAULT_AUDIENCE.to_owned(),
             algorithms: DEFAULT_ALGORITHMS.to_vec(),
             keys_file: None,
+            clients: HashMap::new(),
         }
     }
 

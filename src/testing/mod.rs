@@ -41,6 +41,7 @@ mod key;
 mod keys_file;
 mod server;
 mod token;
+mod token_endpoint;
 mod weak_rsa;
 
 pub use dpop::{DpopKey, ProofBuilder};

@@ -567,3 +567,119 @@ async fn a_keys_file_others_could_read_or_swap_is_refused() {
     let err = start(path.clone()).await.unwrap_err();
     assert!(err.to_string().contains("not a keys file"), "{err}");
 }
+
+#[tokio::test]
+async fn the_token_endpoint_grants_client_credentials_to_registered_clients() {
+    let issuer = TestIssuer::builder()
+        .audience("agent-api")
+        .client("agent-a", "s3cret:%")
+        .start()
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("{}/token", issuer.issuer());
+    let post = |body: &'static str| {
+        http.post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+    };
+    let read = |res: reqwest::Response| async move {
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let body: Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
+        (status, headers, body)
+    };
+    let validator = crate::Validator::builder()
+        .issuer(issuer.issuer())
+        .audience("agent-api")
+        .resource("http://127.0.0.1:9/api")
+        .build()
+        .await
+        .unwrap();
+
+    // HTTP Basic, names form-urlencoded (RFC 6749 §2.3.1): `:` and `%` in the secret.
+    let res = post("grant_type=client_credentials&scope=read%3Adata+write%3Areports")
+        .basic_auth("agent-a", Some("s3cret%3A%25"))
+        .send()
+        .await
+        .unwrap();
+    let (status, headers, body) = read(res).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3600);
+    assert_eq!(body["scope"], "read:data write:reports");
+    let p = validator
+        .validate(body["access_token"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(p.subject(), Some("agent-a"));
+    assert!(p.scopes().contains("write:reports"));
+
+    // Form parameters, with an RFC 8707 resource: the token is addressed to it.
+    let res = post("grant_type=client_credentials&client_id=agent-a&client_secret=s3cret%3A%25&resource=http%3A%2F%2F127.0.0.1%3A9%2Fapi")
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = read(res).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("scope").is_none());
+    let token = body["access_token"].as_str().unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            token.split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["aud"], "http://127.0.0.1:9/api");
+    assert!(validator.validate(token).await.is_ok());
+
+    // Refusals.
+    for (req, want, error) in [
+        (
+            post("grant_type=client_credentials").basic_auth("agent-a", Some("wrong")),
+            401,
+            "invalid_client",
+        ),
+        (
+            post("grant_type=client_credentials").basic_auth("agent-b", Some("s3cret:%")),
+            401,
+            "invalid_client",
+        ),
+        (post("grant_type=client_credentials"), 401, "invalid_client"),
+        (
+            // Basic and form credentials together.
+            post("grant_type=client_credentials&client_id=agent-a&client_secret=x")
+                .basic_auth("agent-a", Some("s3cret%3A%25")),
+            401,
+            "invalid_client",
+        ),
+        (
+            post("grant_type=password").basic_auth("agent-a", Some("s3cret%3A%25")),
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            post("grant_type=client_credentials&scope=a&scope=b")
+                .basic_auth("agent-a", Some("s3cret%3A%25")),
+            400,
+            "invalid_request",
+        ),
+    ] {
+        let (status, headers, body) = read(req.send().await.unwrap()).await;
+        assert_eq!((status, body["error"].as_str()), (want, Some(error)));
+        if status == 401 {
+            assert!(
+                headers["www-authenticate"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("Basic")
+            );
+        }
+    }
+    // No secret in Debug output.
+    let builder = TestIssuer::builder().client("agent-a", "s3cret");
+    assert!(!format!("{builder:?}").contains("s3cret"));
+}
