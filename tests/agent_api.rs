@@ -1,9 +1,12 @@
-//! The `agent_api` example's router: every route × every token case gives the RFC 6750
-//! status and challenge.
+//! The `agent_api` example: every route × every token case gives the RFC 6750 status and
+//! challenge; discovery (RFC 9728 metadata, the A2A agent card) needs no token; the command
+//! line.
 #![cfg(feature = "testing")]
 
 #[path = "../examples/agent_api/app.rs"]
 mod app;
+#[path = "../examples/agent_api/cli.rs"]
+mod cli;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -295,4 +298,245 @@ async fn whoami_lists_the_delegation_chain_and_health_is_open() {
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["status"], "ok");
     assert_eq!(v["keys"][0]["ready"], true);
+}
+
+const RESOURCE: &str = "http://agent.test:8080";
+
+/// The demo as the binary serves it: resource, metadata, agent card (token URL discovered),
+/// and a dev issuer whose token endpoint knows the demo's client.
+async fn setup_with_discovery() -> (TestIssuer, axum::Router, serde_json::Value) {
+    let issuer = TestIssuer::builder()
+        .audience("agent-api")
+        .client("demo-agent", "demo-secret")
+        .start()
+        .await
+        .unwrap();
+    let v = Validator::builder()
+        .issuer_jwks(issuer.issuer(), issuer.jwks_url())
+        .audience("agent-api")
+        .resource(RESOURCE)
+        .build()
+        .await
+        .unwrap();
+    let guards = app::Guards::new(&v);
+    let card = app::agent_card(&v, &guards, RESOURCE, app::TokenUrl::Discover)
+        .await
+        .unwrap();
+    let router = app::router_with(v, guards, Some(card.clone())).unwrap();
+    (issuer, router, card)
+}
+
+async fn json_body(res: http::Response<Body>) -> serde_json::Value {
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    serde_json::from_slice(&body).unwrap()
+}
+
+#[tokio::test]
+async fn the_agent_card_is_served_without_a_token() {
+    use serde_json::json;
+    let (issuer, app, built) = setup_with_discovery().await;
+    let res = send(&app, "GET", "/.well-known/agent-card.json", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    assert_eq!(res.headers()["cache-control"], "public, max-age=300");
+    let card = json_body(res).await;
+    assert_eq!(card, built);
+
+    // Exactly the A2A v1.0 AgentCard members the demo fills, no more, no fewer.
+    let mut keys: Vec<&str> = card
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "capabilities",
+            "defaultInputModes",
+            "defaultOutputModes",
+            "description",
+            "name",
+            "securityRequirements",
+            "securitySchemes",
+            "skills",
+            "supportedInterfaces",
+            "version"
+        ]
+    );
+    assert_eq!(card["name"], "a2a-guard demo agent API");
+    assert!(card["description"].as_str().unwrap().contains("a2a-guard"));
+    assert_eq!(card["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        card["supportedInterfaces"],
+        json!([{"url": RESOURCE, "protocolBinding": "HTTP+JSON", "protocolVersion": "1.0"}])
+    );
+    assert_eq!(
+        card["capabilities"],
+        json!({"streaming": false, "pushNotifications": false, "extendedAgentCard": true})
+    );
+    assert_eq!(card["defaultInputModes"], json!(["application/json"]));
+    assert_eq!(card["defaultOutputModes"], json!(["application/json"]));
+    assert_eq!(
+        card["securityRequirements"],
+        json!([{"schemes": {"oauth2": {"list": []}}}])
+    );
+
+    // The OAuth2 scheme: the dev issuer's token endpoint and metadata, found by discovery,
+    // and every scope a route needs, with its description.
+    let oauth2 = &card["securitySchemes"]["oauth2"]["oauth2SecurityScheme"];
+    assert_eq!(
+        card["securitySchemes"].as_object().unwrap().len(),
+        1,
+        "no mTLS scheme"
+    );
+    let flow = &oauth2["flows"]["clientCredentials"];
+    assert_eq!(flow["tokenUrl"], format!("{}/token", issuer.issuer()));
+    assert_eq!(oauth2["oauth2MetadataUrl"], issuer.discovery_url());
+    let scopes: serde_json::Map<String, serde_json::Value> = app::SCOPE_DESCRIPTIONS
+        .iter()
+        .map(|(s, d)| (s.to_string(), json!(d)))
+        .collect();
+    assert_eq!(flow["scopes"], serde_json::Value::Object(scopes));
+
+    // One skill per route group, each with the scopes its routes need.
+    let req = |scopes: &[&str]| json!([{"schemes": {"oauth2": {"list": scopes}}}]);
+    let skills = card["skills"].as_array().unwrap();
+    let by_id: Vec<(&str, &serde_json::Value)> = skills
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap(), &s["securityRequirements"]))
+        .collect();
+    assert_eq!(
+        by_id,
+        [
+            ("identity", &req(&[])),
+            ("data", &req(&["read:data", "read:customers"])),
+            ("reports", &req(&["write:reports"])),
+            ("payments", &req(&["execute:payment"])),
+            ("delegation", &req(&["delegate:analysis"])),
+        ]
+    );
+    for s in skills {
+        for member in ["name", "description"] {
+            assert!(s[member].as_str().is_some_and(|v| !v.is_empty()), "{s}");
+        }
+        assert!(s["tags"].as_array().is_some_and(|t| !t.is_empty()), "{s}");
+    }
+}
+
+#[tokio::test]
+async fn protected_resource_metadata_is_served_without_a_token() {
+    let (issuer, app, _) = setup_with_discovery().await;
+    let res = send(&app, "GET", "/.well-known/oauth-protected-resource", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let doc = json_body(res).await;
+    assert_eq!(
+        doc,
+        serde_json::json!({
+            "resource": RESOURCE,
+            "authorization_servers": [issuer.issuer()],
+            "scopes_supported": ["delegate:analysis", "execute:payment", "read:customers", "read:data", "write:reports"],
+            "bearer_methods_supported": ["header"],
+            "resource_name": "a2a-guard demo agent API"
+        })
+    );
+}
+
+#[tokio::test]
+async fn an_agent_follows_the_card_to_a_token_and_the_extended_card() {
+    let (_issuer, app, card) = setup_with_discovery().await;
+    // The extended card needs a token.
+    let res = send(&app, "GET", app::EXTENDED_CARD_PATH, None).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // Client credentials at the card's tokenUrl, as an agent would.
+    let token_url = card["securitySchemes"]["oauth2"]["oauth2SecurityScheme"]["flows"]
+        ["clientCredentials"]["tokenUrl"]
+        .as_str()
+        .unwrap();
+    let res = reqwest::Client::new()
+        .post(token_url)
+        .basic_auth("demo-agent", Some("demo-secret"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=client_credentials&scope=read%3Adata&resource={}",
+            "http%3A%2F%2Fagent.test%3A8080"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
+    let token = body["access_token"].as_str().unwrap();
+    let res = send(&app, "GET", app::EXTENDED_CARD_PATH, Some(token)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(json_body(res).await, card);
+    assert_eq!(send(&app, "GET", "/data", Some(token)).await.status(), 200);
+    assert_eq!(
+        send(&app, "POST", "/payments", Some(token)).await.status(),
+        403
+    );
+}
+
+#[test]
+fn the_command_line_takes_flag_equals_value_and_lists_every_flag() {
+    use clap::{CommandFactory, Parser};
+    let args = cli::Args::try_parse_from([
+        "agent_api",
+        "--listen=127.0.0.1:0",
+        "--resource=http://agent.test",
+        "--keys-file=/tmp/k.json",
+        "--accept-typ=JWT",
+        "--accept-typ",
+        "jwt",
+    ])
+    .unwrap();
+    assert_eq!(args.listen.port(), 0);
+    assert_eq!(args.resource.as_deref(), Some("http://agent.test"));
+    assert_eq!(args.accept_typ, ["JWT", "jwt"]);
+    assert_eq!(args.audience, "agent-api");
+    // Combinations that cannot work are refused up front.
+    for bad in [
+        &["agent_api", "--jwks-url=http://127.0.0.1:1/jwks"][..],
+        &[
+            "agent_api",
+            "--issuer=https://a.example",
+            "--keys-file=/tmp/k",
+        ],
+        &["agent_api", "--listen=8080"],
+        &["agent_api", "--max-lifetime=soon"],
+        &["agent_api", "--business-hours=whenever"],
+    ] {
+        assert!(cli::Args::try_parse_from(bad).is_err(), "{bad:?}");
+    }
+    // `--help`: one line per flag, each naming it.
+    let help = cli::Args::command().render_help().to_string();
+    let cmd = cli::Args::command();
+    for arg in cmd.get_arguments() {
+        let long = format!("--{}", arg.get_long().unwrap());
+        assert_eq!(
+            help.lines()
+                .filter(|l| l.trim_start().starts_with(&long) || l.contains(&format!(", {long}")))
+                .count(),
+            1,
+            "{long} in\n{help}"
+        );
+    }
+    let err = cli::Args::try_parse_from(["agent_api", "--help"]).unwrap_err();
+    assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp);
+    assert!(!err.use_stderr(), "help goes to stdout");
+}
+
+#[tokio::test]
+async fn a_port_in_use_is_a_sentence_naming_the_flag() {
+    let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = taken.local_addr().unwrap();
+    let err = cli::bind(addr).await.unwrap_err();
+    assert!(
+        err.contains("already in use") && err.contains("--listen"),
+        "{err}"
+    );
+    assert!(cli::bind("127.0.0.1:0".parse().unwrap()).await.is_ok());
 }

@@ -1,87 +1,28 @@
 //! A demo agent API guarded by a2a-guard.
 //!
 //! ```text
-//! cargo run --release --example agent_api          # embedded dev issuer, prints curl lines
-//! agent_api [--issuer URL] [--audience AUD] [--jwks-url URL] [--listen ADDR]
-//!           [--snapshot-file PATH] [--accept-typ T]... [--max-lifetime SECS]
-//!           [--business-hours "Mon-Fri 09:00-17:00 Europe/Berlin"]
+//! cargo run --release --example agent_api            # embedded dev issuer, prints curl lines
+//! cargo run --release --example agent_api -- --help  # every flag
 //! ```
-//! `--issuer` without `--jwks-url` uses discovery.
+//! `--issuer` without `--jwks-url` uses discovery. With the embedded dev issuer,
+//! `--keys-file PATH` keeps its address and keys across restarts, so the printed lines keep
+//! working. Discovery for agents: RFC 9728 metadata at `/.well-known/oauth-protected-resource`
+//! and the A2A agent card at `/.well-known/agent-card.json`, both without a token.
 
 mod app;
+mod cli;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use a2a_guard::scope::BusinessHours;
 use a2a_guard::testing::TestIssuer;
 use a2a_guard::{Algorithm, Validator};
-
-const USAGE: &str =
-    "usage: agent_api [--issuer URL] [--audience AUD] [--jwks-url URL] [--listen ADDR]
-                 [--snapshot-file PATH] [--accept-typ T]... [--max-lifetime SECS]
-                 [--business-hours \"Mon-Fri 09:00-17:00 Europe/Berlin\"]";
-
-struct Args {
-    issuer: Option<String>,
-    audience: String,
-    jwks_url: Option<String>,
-    listen: SocketAddr,
-    snapshot_file: Option<String>,
-    accept_typ: Vec<String>,
-    max_lifetime: u64,
-    business_hours: BusinessHours,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        issuer: None,
-        audience: "agent-api".into(),
-        jwks_url: None,
-        listen: "127.0.0.1:8080".parse().expect("literal address"),
-        snapshot_file: None,
-        accept_typ: Vec::new(),
-        max_lifetime: 3600,
-        business_hours: "Mon-Fri 09:00-17:00 UTC"
-            .parse()
-            .map_err(|e| format!("{e}"))?,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        if flag == "--help" || flag == "-h" {
-            return Err(String::new());
-        }
-        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--issuer" => a.issuer = Some(value()?),
-            "--audience" => a.audience = value()?,
-            "--jwks-url" => a.jwks_url = Some(value()?),
-            "--listen" => {
-                a.listen = value()?
-                    .parse()
-                    .map_err(|_| "--listen needs IP:PORT".to_owned())?
-            }
-            "--snapshot-file" => a.snapshot_file = Some(value()?),
-            "--accept-typ" => a.accept_typ.push(value()?),
-            "--max-lifetime" => {
-                a.max_lifetime = value()?
-                    .parse()
-                    .map_err(|_| "--max-lifetime needs seconds".to_owned())?
-            }
-            "--business-hours" => {
-                a.business_hours = value()?.parse().map_err(|e| format!("{e}"))?
-            }
-            other => return Err(format!("unknown argument {other}")),
-        }
-    }
-    if a.jwks_url.is_some() && a.issuer.is_none() {
-        return Err("--jwks-url needs --issuer (the `iss` its tokens carry)".into());
-    }
-    Ok(a)
-}
+use clap::Parser;
+use cli::Args;
 
 #[tokio::main]
 async fn main() {
+    let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -89,16 +30,6 @@ async fn main() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            if !e.is_empty() {
-                eprintln!("agent_api: {e}");
-            }
-            eprintln!("{USAGE}");
-            std::process::exit(2);
-        }
-    };
     if let Err(e) = run(args).await {
         eprintln!("agent_api: {e}");
         std::process::exit(1);
@@ -106,19 +37,36 @@ async fn main() {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    // Bound first: the default resource URI names the address actually bound (`--listen
+    // 127.0.0.1:0` picks a free port).
+    let listener = cli::bind(args.listen).await?;
+    let addr = listener.local_addr()?;
+    let resource = args
+        .resource
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+
     // No issuer given: an embedded dev issuer on loopback, so the demo runs with no set-up.
     let dev = match &args.issuer {
         Some(_) => None,
-        None => Some(
-            TestIssuer::builder()
+        None => {
+            let (id, secret) = args
+                .dev_client
+                .split_once(':')
+                .ok_or("--dev-client needs ID:SECRET")?;
+            let mut b = TestIssuer::builder()
                 .audience(args.audience.clone())
                 .algorithms([Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA])
-                .start()
-                .await?,
-        ),
+                .client(id, secret);
+            if let Some(path) = &args.keys_file {
+                b = b.keys_file(path);
+            }
+            Some(b.start().await?)
+        }
     };
     let mut b = Validator::builder()
         .audience(args.audience.clone())
+        .resource(&resource)
         .leeway(Duration::from_secs(30))
         .max_token_lifetime(Duration::from_secs(args.max_lifetime))
         .business_hours(args.business_hours.clone());
@@ -135,18 +83,35 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         b = b.snapshot_file(p);
     }
     let validator = b.build().await?;
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    let addr = listener.local_addr()?;
+
+    let guards = app::Guards::new(&validator);
+    let token_url = match &args.token_url {
+        Some(url) => app::TokenUrl::Explicit(url.clone()),
+        None => app::TokenUrl::Discover,
+    };
+    let card = match app::agent_card(&validator, &guards, &resource, token_url).await {
+        Ok(card) => Some(card),
+        // An issuer without usable metadata still gets a working API; the card is left out.
+        Err(e) => {
+            tracing::warn!(error = %e, "no agent card served (give the token endpoint with --token-url)");
+            None
+        }
+    };
     if let Some(dev) = &dev {
-        print_curl_lines(dev, addr);
+        print_curl_lines(dev, addr, &args.dev_client);
+    }
+    println!("resource {resource}");
+    println!("metadata {resource}/.well-known/oauth-protected-resource");
+    if card.is_some() {
+        println!("agent card {resource}/.well-known/agent-card.json");
     }
     println!("listening on {addr}");
     tracing::info!("listening on {addr}");
-    axum::serve(listener, app::router(validator)).await?;
+    axum::serve(listener, app::router_with(validator, guards, card)?).await?;
     Ok(())
 }
 
-fn print_curl_lines(dev: &TestIssuer, addr: SocketAddr) {
+fn print_curl_lines(dev: &TestIssuer, addr: SocketAddr, client: &str) {
     println!(
         "dev issuer on {} (tokens below are valid for 1 hour)\n",
         dev.issuer()
@@ -200,5 +165,10 @@ fn print_curl_lines(dev: &TestIssuer, addr: SocketAddr) {
         .sign();
     println!("# a delegated (RFC 8693) token: /whoami lists the actors");
     println!("curl -s http://{addr}/whoami -H 'Authorization: Bearer {delegated}'\n");
+    println!("# a token from the dev issuer's token endpoint (the agent card's tokenUrl)");
+    println!(
+        "curl -s -u {client} -d grant_type=client_credentials -d scope=read:data {}/token\n",
+        dev.issuer()
+    );
     println!("curl -s http://{addr}/health\n");
 }

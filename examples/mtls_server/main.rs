@@ -1,24 +1,63 @@
 //! Certificate-bound access tokens (RFC 8705) over mutual TLS.
 //!
 //! ```text
-//! cargo run --example mtls_server
+//! cargo run --example mtls_server              # 127.0.0.1:8443
+//! cargo run --example mtls_server -- --help    # every flag
 //! ```
 //! Generates a throwaway CA, a server certificate and a client certificate, starts a dev
-//! issuer and an HTTPS API on 127.0.0.1:8443 that requires client certificates, and prints
-//! `curl` lines: the token bound to the client certificate passes; the same token with
-//! another certificate gets 401.
+//! issuer and an HTTPS API that requires client certificates, and prints `curl` lines: the
+//! token bound to the client certificate passes; the same token with another certificate
+//! gets 401.
 
 mod tls;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use a2a_guard::testing::TestIssuer;
 use a2a_guard::{Principal, Validator};
 use axum::Router;
 use axum::routing::get;
+use clap::Parser;
+
+/// An HTTPS API that requires client certificates and certificate-bound tokens (RFC 8705),
+/// with a throwaway CA and a dev issuer; prints curl lines that pass and fail.
+#[derive(Parser, Debug)]
+#[command(name = "mtls_server", version)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
+    listen: SocketAddr,
+    /// Where the CA and client certificates and keys are written [default: a new directory
+    /// under the system temporary directory].
+    #[arg(long, value_name = "DIR")]
+    out_dir: Option<PathBuf>,
+}
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(args).await {
+        eprintln!("mtls_server: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AddrInUse => format!(
+                "cannot listen on {}: the address is already in use; choose another with \
+                 --listen, e.g. --listen 127.0.0.1:0",
+                args.listen
+            ),
+            _ => format!("cannot listen on {}: {e}", args.listen),
+        })?;
     let pki = tls::generate_pki(&["agent-a", "agent-b"])?;
-    let dir = std::env::temp_dir().join(format!("a2a-guard-mtls-{}", std::process::id()));
+    let dir = args.out_dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("a2a-guard-mtls-{}", std::process::id()))
+    });
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("ca.pem"), &pki.ca_pem)?;
     for (name, leaf) in ["agent-a", "agent-b"].iter().zip(&pki.clients) {
@@ -39,7 +78,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .layer(validator.layer());
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
     let addr = listener.local_addr()?;
     let token = issuer
         .token()

@@ -1,0 +1,68 @@
+//! The `agent_api` command line, shared by the binary and tests/agent_api.rs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use a2a_guard::scope::BusinessHours;
+use clap::Parser;
+
+/// The dev issuer's client for its token endpoint (the agent card's `tokenUrl`).
+pub const DEV_CLIENT: &str = "demo-agent:demo-secret";
+
+/// A demo agent API guarded by a2a-guard: OAuth 2.0 bearer tokens, hierarchical scopes,
+/// delegation, RFC 9728 metadata and an A2A agent card. Without --issuer an embedded dev
+/// issuer on 127.0.0.1 signs tokens, and ready curl lines are printed.
+#[derive(Parser, Debug)]
+#[command(name = "agent_api", version)]
+pub struct Args {
+    /// Issuer whose tokens are accepted (`iss`); default: an embedded dev issuer.
+    #[arg(long, value_name = "URL")]
+    pub issuer: Option<String>,
+    /// The audience tokens must carry (`aud`).
+    #[arg(long, value_name = "AUD", default_value = "agent-api")]
+    pub audience: String,
+    /// The issuer's JWKS URL (skips discovery; needs --issuer).
+    #[arg(long, value_name = "URL", requires = "issuer")]
+    pub jwks_url: Option<String>,
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// This API's resource URI (RFC 8707), also accepted as `aud` [default: http://<listen address>].
+    #[arg(long, value_name = "URL")]
+    pub resource: Option<String>,
+    /// The token endpoint the agent card names [default: read from the issuer's metadata].
+    #[arg(long, value_name = "URL")]
+    pub token_url: Option<String>,
+    /// Keep the dev issuer's address and keys in this file (0600) across restarts.
+    #[arg(long, value_name = "PATH", conflicts_with = "issuer")]
+    pub keys_file: Option<PathBuf>,
+    /// The dev issuer's client for its token endpoint.
+    #[arg(long, value_name = "ID:SECRET", default_value = DEV_CLIENT, conflicts_with = "issuer")]
+    pub dev_client: String,
+    /// Survive an issuer outage at start-up with the keys saved in this file.
+    #[arg(long, value_name = "PATH")]
+    pub snapshot_file: Option<PathBuf>,
+    /// Also accept this JWT `typ` (repeatable).
+    #[arg(long, value_name = "TYP")]
+    pub accept_typ: Vec<String>,
+    /// Longest token lifetime accepted, in seconds (`exp - iat`).
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    pub max_lifetime: u64,
+    /// Business hours for `temporal:business-hours` scopes.
+    #[arg(long, value_name = "SPEC", default_value = "Mon-Fri 09:00-17:00 UTC")]
+    pub business_hours: BusinessHours,
+}
+
+/// Bind the listener; a port already taken is a plain sentence naming the flag, not an
+/// error chain or a panic.
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AddrInUse => format!(
+                "cannot listen on {addr}: the address is already in use (another agent_api?); \
+                 choose another with --listen, e.g. --listen 127.0.0.1:0"
+            ),
+            _ => format!("cannot listen on {addr}: {e}"),
+        })
+}
