@@ -97,6 +97,16 @@ async fn the_members_are_exactly_the_a2a_v1_json() {
 async fn defaults_without_mtls_and_the_metadata_url_from_the_issuer() {
     let issuer = TestIssuer::start().await.unwrap();
     let v = validator(&issuer).await;
+    // A2A §5.7: the flow's `scopes` is REQUIRED, so it needs an element.
+    let err = AgentCardSecurity::builder(&v)
+        .token_url(format!("{}/token", issuer.issuer()))
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(err, ConfigError::InvalidSetting { name, .. } if name.ends_with("scope")),
+        "{err}"
+    );
+    v.advertise(RequireScopes::all(["read:data"]));
     let security = AgentCardSecurity::builder(&v)
         .token_url(format!("{}/token", issuer.issuer()))
         .build()
@@ -107,7 +117,7 @@ async fn defaults_without_mtls_and_the_metadata_url_from_the_issuer() {
             "securitySchemes": {"oauth2": {"oauth2SecurityScheme": {
                 "flows": {"clientCredentials": {
                     "tokenUrl": format!("{}/token", issuer.issuer()),
-                    "scopes": {}
+                    "scopes": {"read:data": ""}
                 }},
                 // RFC 8414 §3.1 URL of the loopback issuer.
                 "oauth2MetadataUrl": issuer.metadata_url()
@@ -131,6 +141,7 @@ async fn discovery_reads_the_token_endpoint_and_keeps_explicit_values() {
         serde_json::to_value(s).unwrap()["securitySchemes"]["oauth2"]["oauth2SecurityScheme"]
             .clone()
     };
+    v.advertise(RequireScopes::all(["read:data"]));
     let found = AgentCardSecurity::builder(&v)
         .discover()
         .await
@@ -283,6 +294,7 @@ async fn several_issuers_need_a_choice() {
         .await
         .unwrap();
     let b_url = format!("{}/token", b.issuer());
+    v.advertise(RequireScopes::all(["read:data"]));
     assert!(
         AgentCardSecurity::builder(&v)
             .token_url(&b_url)

@@ -213,6 +213,7 @@ impl AgentCardSecurityBuilder {
     /// #     .issuer_keys("https://auth.example.com", a2a_guard::jwk::KeySet::from_json(
     /// #         br#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#)?)
     /// #     .audience("agent-api").build().await?;
+    /// # validator.advertise(a2a_guard::RequireScopes::all(["read:data"]));
     /// # let card = |s: &AgentCardSecurity| serde_json::to_value(s).unwrap();
     /// let security = AgentCardSecurity::builder(&validator)
     ///     .issuer("https://auth.example.com")
@@ -241,6 +242,7 @@ impl AgentCardSecurityBuilder {
     /// #     .issuer_keys("https://auth.example.com", a2a_guard::jwk::KeySet::from_json(
     /// #         br#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#)?)
     /// #     .audience("agent-api").build().await?;
+    /// # validator.advertise(a2a_guard::RequireScopes::all(["read:data"]));
     /// # let card = |s: &AgentCardSecurity| serde_json::to_value(s).unwrap();
     /// let security = AgentCardSecurity::builder(&validator)
     ///     .token_url("https://auth.example.com/token")
@@ -270,6 +272,7 @@ impl AgentCardSecurityBuilder {
     /// #     .issuer_keys("https://auth.example.com", a2a_guard::jwk::KeySet::from_json(
     /// #         br#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#)?)
     /// #     .audience("agent-api").build().await?;
+    /// # validator.advertise(a2a_guard::RequireScopes::all(["read:data"]));
     /// # let card = |s: &AgentCardSecurity| serde_json::to_value(s).unwrap();
     /// let security = AgentCardSecurity::builder(&validator)
     ///     .token_url("https://auth.example.com/token")
@@ -294,6 +297,7 @@ impl AgentCardSecurityBuilder {
     /// #     .issuer_keys("https://auth.example.com", a2a_guard::jwk::KeySet::from_json(
     /// #         br#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#)?)
     /// #     .audience("agent-api").build().await?;
+    /// # validator.advertise(a2a_guard::RequireScopes::all(["read:data"]));
     /// # let card = |s: &AgentCardSecurity| serde_json::to_value(s).unwrap();
     /// let security = AgentCardSecurity::builder(&validator)
     ///     .token_url("https://auth.example.com/token")
@@ -320,6 +324,7 @@ impl AgentCardSecurityBuilder {
     /// #     .issuer_keys("https://auth.example.com", a2a_guard::jwk::KeySet::from_json(
     /// #         br#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#)?)
     /// #     .audience("agent-api").build().await?;
+    /// # validator.advertise(a2a_guard::RequireScopes::all(["read:data"]));
     /// # let card = |s: &AgentCardSecurity| serde_json::to_value(s).unwrap();
     /// let security = AgentCardSecurity::builder(&validator)
     ///     .token_url("https://auth.example.com/token")
@@ -348,6 +353,7 @@ impl AgentCardSecurityBuilder {
     /// #     .issuer_keys("https://auth.example.com", a2a_guard::jwk::KeySet::from_json(
     /// #         br#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#)?)
     /// #     .audience("agent-api").build().await?;
+    /// # validator.advertise(a2a_guard::RequireScopes::all(["read:data"]));
     /// # let card = |s: &AgentCardSecurity| serde_json::to_value(s).unwrap();
     /// let security = AgentCardSecurity::builder(&validator)
     ///     .token_url("https://auth.example.com/token")
@@ -374,6 +380,7 @@ impl AgentCardSecurityBuilder {
     /// #     .issuer_keys("https://auth.example.com", a2a_guard::jwk::KeySet::from_json(
     /// #         br#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#)?)
     /// #     .audience("agent-api").build().await?;
+    /// # validator.advertise(a2a_guard::RequireScopes::all(["read:data"]));
     /// # let card = |s: &AgentCardSecurity| serde_json::to_value(s).unwrap();
     /// let security = AgentCardSecurity::builder(&validator)
     ///     .token_url("https://auth.example.com/token")
@@ -400,6 +407,7 @@ impl AgentCardSecurityBuilder {
     /// #     .issuer_keys("https://auth.example.com", a2a_guard::jwk::KeySet::from_json(
     /// #         br#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#)?)
     /// #     .audience("agent-api").build().await?;
+    /// # validator.advertise(a2a_guard::RequireScopes::all(["read:data"]));
     /// # let card = |s: &AgentCardSecurity| serde_json::to_value(s).unwrap();
     /// let security = AgentCardSecurity::builder(&validator)
     ///     .token_url("https://auth.example.com/token")
@@ -428,6 +436,7 @@ impl AgentCardSecurityBuilder {
     /// #     .issuer_keys("https://auth.example.com", a2a_guard::jwk::KeySet::from_json(
     /// #         br#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#)?)
     /// #     .audience("agent-api").build().await?;
+    /// # validator.advertise(a2a_guard::RequireScopes::all(["read:data"]));
     /// # let card = |s: &AgentCardSecurity| serde_json::to_value(s).unwrap();
     /// use a2a_guard::scope::ScopeRequirement;
     /// let security = AgentCardSecurity::builder(&validator)
@@ -466,6 +475,7 @@ impl AgentCardSecurityBuilder {
     /// #     .issuer_keys("https://auth.example.com", a2a_guard::jwk::KeySet::from_json(
     /// #         br#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#)?)
     /// #     .audience("agent-api").build().await?;
+    /// # validator.advertise(a2a_guard::RequireScopes::all(["read:data"]));
     /// # let card = |s: &AgentCardSecurity| serde_json::to_value(s).unwrap();
     /// use a2a_guard::RequireScopes;
     /// let data = validator.advertise(RequireScopes::all(["read:data"]));
@@ -505,7 +515,11 @@ impl AgentCardSecurityBuilder {
     /// use a2a_guard::{Validator, metadata::AgentCardSecurity, testing::TestIssuer};
     /// let issuer = TestIssuer::start().await?;
     /// let validator = Validator::builder().issuer(issuer.issuer()).audience("agent-api").build().await?;
-    /// let security = AgentCardSecurity::builder(&validator).discover().await?.build()?;
+    /// let security = AgentCardSecurity::builder(&validator)
+    ///     .scope("read:data", "Read the data set")
+    ///     .discover()
+    ///     .await?
+    ///     .build()?;
     /// let json = serde_json::to_value(&security)?;
     /// let oauth2 = &json["securitySchemes"]["oauth2"]["oauth2SecurityScheme"];
     /// assert_eq!(oauth2["flows"]["clientCredentials"]["tokenUrl"], format!("{}/token", issuer.issuer()));
@@ -547,7 +561,8 @@ impl AgentCardSecurityBuilder {
     }
 
     /// Check everything and produce the members: the token URL is set and `https` (or
-    /// loopback `http`), every scope is a scope token, every requirement names only listed
+    /// loopback `http`), at least one scope is listed (A2A requires the flow's `scopes`), every
+    /// scope is a scope token, every requirement names only listed
     /// scopes, can be satisfied, and expands to at most [`MAX_REQUIREMENT_ALTERNATIVES`]
     /// entries; no skill id is given twice.
     ///
@@ -559,6 +574,7 @@ impl AgentCardSecurityBuilder {
     /// #     .issuer_keys("https://auth.example.com", a2a_guard::jwk::KeySet::from_json(
     /// #         br#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#)?)
     /// #     .audience("agent-api").build().await?;
+    /// # validator.advertise(a2a_guard::RequireScopes::all(["read:data"]));
     /// # let card = |s: &AgentCardSecurity| serde_json::to_value(s).unwrap();
     /// let security = AgentCardSecurity::builder(&validator)
     ///     .token_url("https://auth.example.com/token")
@@ -595,6 +611,14 @@ impl AgentCardSecurityBuilder {
             scopes.insert(scope, description);
         }
 
+        // A2A §5.7: a REQUIRED repeated field (the flow's `scopes` map) has an element.
+        if scopes.is_empty() {
+            return Err(ConfigError::InvalidSetting {
+                name: "AgentCardSecurityBuilder::scope",
+                reason: "A2A requires at least one scope in the client-credentials flow: \
+                         advertise a guard or describe a scope",
+            });
+        }
         let mtls = self.mtls.is_some();
         let entries =
             |req: &ScopeRequirement, context: &str| requirements(req, &scopes, mtls, context);
