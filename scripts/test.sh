@@ -28,3 +28,4 @@ cargo test --all-features
 
 echo "==> interop: agent_api against oidc-provider"
 tests/interop/run.sh
+tests/interop/a2a/run.sh # A2A Python SDK (pinned, venv under target/) against the demo's card
