@@ -467,6 +467,30 @@ pub enum ConfigError {
         /// The policy Redis reported.
         policy: String,
     },
+    /// An agent card requirement names a scope the card's OAuth2 scheme does not list:
+    /// neither a route guard [advertised](crate::Validator::advertise) it nor was it
+    /// described with [`AgentCardSecurityBuilder::scope`](crate::metadata::AgentCardSecurityBuilder::scope).
+    #[error(
+        "agent card: {context} requires scope `{scope}`, which the oauth2 scheme does not list"
+    )]
+    UnknownScope {
+        /// The scope as written.
+        scope: String,
+        /// Where it was required (`skill "payments"`, `the card`).
+        context: String,
+    },
+    /// [`AgentCardSecurity::apply_to`](crate::metadata::AgentCardSecurity::apply_to): the card
+    /// has no skill with this id, so its requirements would be lost.
+    #[error("agent card: no skill with id `{0}`")]
+    UnknownSkill(String),
+    /// The authorization server's metadata could not be read or did not say what was needed.
+    #[error("authorization server metadata of `{issuer}`: {reason}")]
+    Discovery {
+        /// The issuer whose metadata was read.
+        issuer: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 #[cfg(test)]
