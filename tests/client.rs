@@ -293,3 +293,165 @@ async fn a_rotated_secret_file_is_used_without_a_restart() {
     tokens.token().await.unwrap();
     assert_eq!(issuer.token_requests(), 2);
 }
+
+mod exchange {
+    use super::*;
+    use a2a_guard::client::{DelegateTo, InboundToken, TokenExchange};
+    use a2a_guard::{Principal, RequireScopes};
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::post;
+
+    const DOWNSTREAM: &str = "https://analysis.example/";
+
+    async fn setup() -> (TestIssuer, TokenExchange, Validator) {
+        let issuer = issuer().await;
+        let me = ClientCredentials::new(format!("{}/token", issuer.issuer()), "orchestrator")
+            .secret(Secret::new("s3cret-value"))
+            .build()
+            .unwrap();
+        let exchange = TokenExchange::builder(me).build().unwrap();
+        let inbound = Validator::builder()
+            .issuer_jwks(issuer.issuer(), issuer.jwks_url())
+            .audience(issuer.audience())
+            .build()
+            .await
+            .unwrap();
+        (issuer, exchange, inbound)
+    }
+
+    /// The orchestrator's route: exchange the caller's token for one to the downstream agent.
+    fn app(v: &Validator, exchange: TokenExchange, scopes: &'static [&'static str]) -> Router {
+        Router::new()
+            .route(
+                "/tasks",
+                post(
+                    move |p: Principal, axum::Extension(inbound): axum::Extension<InboundToken>| {
+                        let exchange = exchange.clone();
+                        async move {
+                            let to = DelegateTo::resource(DOWNSTREAM).scope(scopes.iter().copied());
+                            match exchange.delegate(&p, &inbound, to).await {
+                                Ok(t) => (http::StatusCode::OK, t.secret().to_owned()),
+                                Err(e) => (http::StatusCode::FORBIDDEN, format!("{e:?}")),
+                            }
+                        }
+                    },
+                )
+                .route_layer(RequireScopes::all(["delegate:analysis"])),
+            )
+            .layer(v.layer())
+    }
+
+    async fn post_task(app: &Router, token: &str) -> (u16, String) {
+        let res = app
+            .clone()
+            .oneshot(
+                http::Request::post("/tasks")
+                    .header("authorization", format!("Bearer {token}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_inbound_token_is_exchanged_for_a_narrower_delegated_one() {
+        let (issuer, exchange, v) = setup().await;
+        let app = app(&v, exchange, &["read:data"]);
+        let inbound = issuer
+            .token()
+            .subject("user-agent")
+            .scope("read:data write:data delegate:analysis")
+            .sign();
+        let (status, token) = post_task(&app, &inbound).await;
+        assert_eq!(status, 200, "{token}");
+        assert_ne!(token, inbound, "the inbound token must never be handed on");
+        let downstream = Validator::builder()
+            .issuer_jwks(issuer.issuer(), issuer.jwks_url())
+            .resource(DOWNSTREAM)
+            .build()
+            .await
+            .unwrap();
+        let p = downstream.validate(&token).await.unwrap();
+        assert_eq!(p.subject(), Some("user-agent"));
+        assert_eq!(
+            p.actor().and_then(|a| a.sub.as_deref()),
+            Some("orchestrator")
+        );
+        assert_eq!(p.scopes().to_string(), "read:data");
+        // One client-credentials request (the actor token) and one exchange.
+        assert_eq!(issuer.token_requests(), 2);
+        // Cached per subject and target: the same task again asks nothing.
+        let (_, again) = post_task(&app, &inbound).await;
+        assert_eq!(again, token);
+        assert_eq!(issuer.token_requests(), 2);
+    }
+
+    #[tokio::test]
+    async fn wider_scopes_and_deep_chains_are_refused_before_asking() {
+        let (issuer, exchange, v) = setup().await;
+        let wide = app(&v, exchange.clone(), &["write:data"]);
+        let inbound = issuer.token().scope("read:data delegate:analysis").sign();
+        let (status, body) = post_task(&wide, &inbound).await;
+        assert_eq!(status, 403);
+        assert!(body.contains("NotDelegable"), "{body}");
+        // Hierarchy applies: `read:data` covers `read:data:eu`.
+        let narrow = app(&v, exchange.clone(), &["read:data:eu"]);
+        assert_eq!(post_task(&narrow, &inbound).await.0, 200);
+        let requests = issuer.token_requests();
+        // A chain already 4 deep (the default limit) is not extended.
+        let deep = issuer
+            .token()
+            .scope("read:data delegate:analysis")
+            .actor_chain(["a1", "a2", "a3", "a4"])
+            .sign();
+        let ok_app = app(&v, exchange, &["read:data"]);
+        let (status, body) = post_task(&ok_app, &deep).await;
+        assert_eq!(status, 403);
+        assert!(body.contains("at the limit"), "{body}");
+        assert_eq!(issuer.token_requests(), requests);
+    }
+
+    #[tokio::test]
+    async fn an_exchanged_token_is_not_cached_past_its_subject() {
+        let (issuer, exchange, _) = setup().await;
+        let subject = issuer.token().scope("read:data").sign();
+        let to = DelegateTo::resource(DOWNSTREAM).scope(["read:data"]);
+        let soon = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            + 1;
+        let a = exchange.exchange(&subject, Some(soon), &to).await.unwrap();
+        let b = exchange.exchange(&subject, Some(soon), &to).await.unwrap();
+        assert_eq!(a.secret(), b.secret());
+        let before = issuer.token_requests();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let c = exchange
+            .exchange(&subject, Some(soon + 3600), &to)
+            .await
+            .unwrap();
+        assert_ne!(a.secret(), c.secret());
+        assert_eq!(issuer.token_requests(), before + 1);
+        // A refusal from the server is typed.
+        let other = issuer.token().scope("read:data").sign();
+        let err = exchange
+            .exchange(
+                &other,
+                None,
+                &DelegateTo::resource(DOWNSTREAM).scope(["admin"]),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ClientError::Refused { error, .. } if error == "invalid_scope"),
+            "{err:?}"
+        );
+    }
+}

@@ -44,10 +44,15 @@
 //! token or the secret.
 
 mod credentials;
+mod endpoint;
+mod exchange;
 mod layer;
 mod source;
 
 pub use credentials::Secret;
+pub use exchange::{
+    DEFAULT_EXCHANGE_CACHE_BYTES, DelegateTo, InboundToken, TokenExchange, TokenExchangeBuilder,
+};
 pub use layer::{AccessTokenFuture, AccessTokenLayer, AccessTokenService};
 pub use source::{
     AccessToken, ClientCredentials, DEFAULT_EXPIRY_SKEW, DEFAULT_LIFETIME,
@@ -84,6 +89,10 @@ pub enum ClientError {
         /// How long until the next attempt.
         retry_after: Duration,
     },
+    /// The delegation was refused before asking: a wanted scope is not covered by the
+    /// inbound token, or its delegation chain is at the limit.
+    #[error("delegation refused: {0}")]
+    NotDelegable(&'static str),
     /// The client secret could not be read (file missing, unreadable, empty; variable unset).
     #[error("client secret: {0}")]
     Secret(&'static str),

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::ClientError;
 use super::credentials::{Secret, expose};
+use super::endpoint::{AuthMethod, Endpoint, Issued, REQUEST_TIMEOUT};
 use crate::{Clock, ConfigError};
 
 /// How much of a token's lifetime passes before a caller triggers a background renewal.
@@ -21,12 +22,8 @@ pub const DEFAULT_EXPIRY_SKEW: Duration = Duration::from_secs(10);
 /// The lifetime assumed when the token response has no `expires_in` (RFC 6749 §5.1 makes it
 /// optional): short, so a token of unknown life is not kept long.
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
-/// Timeout of one token request.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// The largest token response read.
-const MAX_RESPONSE: usize = 64 * 1024;
 /// The longest lifetime believed (a year): keeps arithmetic bounded.
-const MAX_LIFETIME: u64 = 365 * 24 * 3600;
+pub(crate) const MAX_LIFETIME: u64 = 365 * 24 * 3600;
 const BACKOFF_START: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 
@@ -49,6 +46,7 @@ struct Cached {
     refresh_ms: u64,
     usable_until_ms: u64,
     expires_ms: u64,
+    jti: Option<String>,
 }
 
 impl std::fmt::Debug for AccessToken {
@@ -60,6 +58,34 @@ impl std::fmt::Debug for AccessToken {
 }
 
 impl AccessToken {
+    /// A token just issued at `now_ms` (on the source's clock).
+    pub(crate) fn new(issued: Issued, now_ms: u64, skew: Duration, fraction: f64) -> Self {
+        let life_ms = issued.lifetime.as_millis() as u64;
+        let skew_ms = (skew.as_millis() as u64).min(life_ms / 10);
+        // Up to 10 % of the lifetime earlier, so a fleet does not renew in step.
+        let jitter = random_u64() % (life_ms / 10 + 1);
+        let refresh = ((life_ms as f64) * fraction) as u64;
+        let jti = jwt_jti(expose(&issued.value));
+        AccessToken(Arc::new(Cached {
+            value: issued.value,
+            issued_ms: now_ms,
+            refresh_ms: now_ms + refresh.saturating_sub(jitter),
+            usable_until_ms: now_ms + life_ms - skew_ms,
+            expires_ms: now_ms + life_ms,
+            jti,
+        }))
+    }
+
+    /// The end of its use (`exp` minus the skew).
+    pub(crate) fn usable_until(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.0.usable_until_ms)
+    }
+
+    /// The `jti` when the token is a JWT, for audit events.
+    pub(crate) fn jti(&self) -> Option<&str> {
+        self.0.jti.as_deref()
+    }
+
     /// The token itself, for an `Authorization` header.
     pub fn secret(&self) -> &str {
         expose(&self.0.value)
@@ -69,13 +95,6 @@ impl AccessToken {
     pub fn expires_at(&self) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(self.0.expires_ms)
     }
-}
-
-/// How a client authenticates at the token endpoint (RFC 6749 §2.3.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AuthMethod {
-    Basic,
-    Post,
 }
 
 /// Configures a [`TokenSource`] for the client-credentials grant.
@@ -222,17 +241,19 @@ impl ClientCredentials {
         };
         Ok(TokenSource {
             inner: Arc::new(Inner {
-                endpoint: url,
-                client_id: self.client_id,
-                secret,
-                method: self.method,
+                endpoint: Arc::new(Endpoint {
+                    url,
+                    client_id: self.client_id,
+                    secret,
+                    method: self.method,
+                    http,
+                }),
                 scope: self.scopes.join(" "),
                 resources: self.resources,
                 audience: self.audience,
                 skew: self.skew,
                 refresh_fraction: self.refresh_fraction,
                 clock: self.clock,
-                http,
                 state: Mutex::new(State::default()),
                 flight: Arc::new(tokio::sync::Mutex::new(())),
             }),
@@ -244,31 +265,27 @@ impl ClientCredentials {
 /// (clones share the cache). See the [module docs](super) for the cache's rules.
 #[derive(Clone)]
 pub struct TokenSource {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for TokenSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenSource")
-            .field("endpoint", &self.inner.endpoint.as_str())
-            .field("client_id", &self.inner.client_id)
+            .field("endpoint", &self.inner.endpoint.url.as_str())
+            .field("client_id", &self.inner.endpoint.client_id)
             .field("scope", &self.inner.scope)
             .finish_non_exhaustive()
     }
 }
 
-struct Inner {
-    endpoint: reqwest::Url,
-    client_id: String,
-    secret: Secret,
-    method: AuthMethod,
+pub(super) struct Inner {
+    pub(super) endpoint: Arc<Endpoint>,
     scope: String,
     resources: Vec<String>,
     audience: Option<String>,
     skew: Duration,
     refresh_fraction: f64,
     clock: Option<Arc<dyn Clock>>,
-    http: reqwest::Client,
     state: Mutex<State>,
     /// Held for the whole of one token request: the single flight.
     flight: Arc<tokio::sync::Mutex<()>>,
@@ -385,30 +402,20 @@ impl Inner {
             }
         }
         match self.request().await {
-            Ok((value, lifetime, scope)) => {
-                let now = self.now_ms();
-                let life_ms = lifetime.as_millis() as u64;
-                let skew_ms = (self.skew.as_millis() as u64).min(life_ms / 10);
-                // Up to 10 % of the lifetime earlier, so a fleet does not renew in step.
-                let jitter = random_u64() % (life_ms / 10 + 1);
-                let refresh = ((life_ms as f64) * self.refresh_fraction) as u64;
-                let jti = jwt_jti(expose(&value));
-                let token = AccessToken(Arc::new(Cached {
-                    value,
-                    issued_ms: now,
-                    refresh_ms: now + refresh.saturating_sub(jitter),
-                    usable_until_ms: now + life_ms - skew_ms,
-                    expires_ms: now + life_ms,
-                }));
+            Ok(issued) => {
+                let lifetime = issued.lifetime;
+                let scope = issued.scope.clone();
+                let token =
+                    AccessToken::new(issued, self.now_ms(), self.skew, self.refresh_fraction);
                 tracing::info!(
                     target: "a2a_guard::client",
                     event = if renewal { "renewed" } else { "issued" },
                     grant = "client_credentials",
-                    client_id = %self.client_id,
+                    client_id = %self.endpoint.client_id,
                     scope = %scope.as_deref().unwrap_or(&self.scope),
                     resource = ?self.resources,
                     lifetime_s = lifetime.as_secs(),
-                    jti = jti.as_deref().unwrap_or(""),
+                    jti = token.jti().unwrap_or(""),
                     "access token acquired"
                 );
                 let mut s = self.lock();
@@ -431,7 +438,7 @@ impl Inner {
                     target: "a2a_guard::client",
                     event = "failed",
                     grant = "client_credentials",
-                    client_id = %self.client_id,
+                    client_id = %self.endpoint.client_id,
                     failures = s.failures,
                     retry_in_ms = wait,
                     error = %e,
@@ -442,155 +449,18 @@ impl Inner {
         }
     }
 
-    async fn request(&self) -> Result<(SecretString, Duration, Option<String>), ClientError> {
-        let secret = self.secret.current()?;
-        let basic = self.method == AuthMethod::Basic;
-        // Built in one go: the serializer must not live across an await (it is not `Sync`).
-        let body = SecretString::from({
-            let mut form = url::form_urlencoded::Serializer::new(String::new());
-            form.append_pair("grant_type", "client_credentials");
-            if !self.scope.is_empty() {
-                form.append_pair("scope", &self.scope);
-            }
-            for r in &self.resources {
-                form.append_pair("resource", r);
-            }
-            if let Some(a) = &self.audience {
-                form.append_pair("audience", a);
-            }
-            if !basic {
-                form.append_pair("client_id", &self.client_id);
-                form.append_pair("client_secret", expose(&secret));
-            }
-            form.finish()
-        });
-        let mut req = self
-            .http
-            .post(self.endpoint.clone())
-            .header(http::header::ACCEPT, "application/json")
-            .header(
-                http::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            );
-        if basic {
-            // RFC 6749 §2.3.1: both parts form-urlencoded before Base64.
-            let enc =
-                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-            let creds =
-                SecretString::from(format!("{}:{}", enc(&self.client_id), enc(expose(&secret))));
-            let b64 = SecretString::from(format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(expose(&creds))
-            ));
-            let mut v = http::HeaderValue::from_str(expose(&b64))
-                .map_err(|_| ClientError::Secret("not usable in a header"))?;
-            v.set_sensitive(true);
-            req = req.header(http::header::AUTHORIZATION, v);
+    async fn request(&self) -> Result<Issued, ClientError> {
+        let mut params: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
+        if !self.scope.is_empty() {
+            params.push(("scope", &self.scope));
         }
-        let res = req
-            .body(expose(&body).to_owned())
-            .send()
-            .await
-            .map_err(|e| {
-                ClientError::Unreachable(if e.is_timeout() {
-                    "timed out"
-                } else if e.is_connect() {
-                    "connection failed"
-                } else {
-                    "request failed"
-                })
-            })?;
-        let status = res.status();
-        let bytes = read_capped(res).await?;
-        if !status.is_success() {
-            return Err(refused(status.as_u16(), &bytes));
+        for r in &self.resources {
+            params.push(("resource", r));
         }
-        parse_success(&bytes)
-    }
-}
-
-async fn read_capped(mut res: reqwest::Response) -> Result<Vec<u8>, ClientError> {
-    let mut buf = Vec::new();
-    while let Some(chunk) = res
-        .chunk()
-        .await
-        .map_err(|_| ClientError::Unreachable("the response was cut off"))?
-    {
-        if buf.len() + chunk.len() > MAX_RESPONSE {
-            return Err(ClientError::InvalidResponse("larger than 64 KiB"));
+        if let Some(a) = &self.audience {
+            params.push(("audience", a));
         }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf)
-}
-
-#[derive(Deserialize)]
-struct Success {
-    access_token: String,
-    token_type: String,
-    expires_in: Option<serde_json::Number>,
-    scope: Option<String>,
-}
-
-fn parse_success(bytes: &[u8]) -> Result<(SecretString, Duration, Option<String>), ClientError> {
-    let s: Success = serde_json::from_slice(bytes)
-        .map_err(|_| ClientError::InvalidResponse("not an RFC 6749 §5.1 token response"))?;
-    let value = SecretString::from(s.access_token);
-    // RFC 6749 §7.1 / RFC 6750: this source sends Bearer tokens.
-    if !s.token_type.eq_ignore_ascii_case("bearer") {
-        return Err(ClientError::InvalidResponse("token_type is not Bearer"));
-    }
-    if expose(&value).is_empty()
-        || !expose(&value)
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b))
-    {
-        return Err(ClientError::InvalidResponse(
-            "access_token is not a token68 value (RFC 6750 §2.1)",
-        ));
-    }
-    let lifetime = match s.expires_in {
-        None => DEFAULT_LIFETIME,
-        Some(n) => match n.as_u64() {
-            Some(0) | None => {
-                return Err(ClientError::InvalidResponse(
-                    "expires_in is not a positive integer",
-                ));
-            }
-            Some(secs) => Duration::from_secs(secs.min(MAX_LIFETIME)),
-        },
-    };
-    Ok((value, lifetime, s.scope))
-}
-
-fn refused(status: u16, bytes: &[u8]) -> ClientError {
-    #[derive(Deserialize)]
-    struct ErrorBody {
-        error: String,
-        error_description: Option<String>,
-    }
-    match serde_json::from_slice::<ErrorBody>(bytes) {
-        Ok(e) => ClientError::Refused {
-            status,
-            // RFC 6749 §5.2: error is %x20-21 / %x23-5B / %x5D-7E.
-            error: e
-                .error
-                .chars()
-                .filter(|c| matches!(c, '\x20'..='\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e'))
-                .take(64)
-                .collect(),
-            description: e.error_description.map(|d| {
-                d.chars()
-                    .map(|c| if c.is_control() { ' ' } else { c })
-                    .take(200)
-                    .collect()
-            }),
-        },
-        Err(_) => ClientError::Refused {
-            status,
-            error: String::new(),
-            description: None,
-        },
+        self.endpoint.post(&params).await
     }
 }
 
@@ -614,58 +484,4 @@ fn random_u64() -> u64 {
     let mut b = [0u8; 8];
     let _ = aws_lc_rs::rand::fill(&mut b);
     u64::from_le_bytes(b)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn token_responses_are_checked() {
-        let ok = br#"{"access_token":"abc.def-ghi","token_type":"bearer","expires_in":20}"#;
-        let (v, life, _) = parse_success(ok).unwrap();
-        assert_eq!(expose(&v), "abc.def-ghi");
-        assert_eq!(life, Duration::from_secs(20));
-        let no_exp = br#"{"access_token":"a","token_type":"Bearer"}"#;
-        assert_eq!(parse_success(no_exp).unwrap().1, DEFAULT_LIFETIME);
-        for bad in [
-            &br#"{"access_token":"a","token_type":"mac"}"#[..],
-            br#"{"access_token":"a b","token_type":"Bearer"}"#,
-            br#"{"access_token":"","token_type":"Bearer"}"#,
-            br#"{"access_token":"a","token_type":"Bearer","expires_in":0}"#,
-            br#"{"access_token":"a","token_type":"Bearer","expires_in":-5}"#,
-            br#"{"token_type":"Bearer"}"#,
-            b"not json",
-        ] {
-            assert!(
-                parse_success(bad).is_err(),
-                "{}",
-                String::from_utf8_lossy(bad)
-            );
-        }
-    }
-
-    #[test]
-    fn oauth_errors_are_parsed_and_sanitised() {
-        let e = refused(
-            401,
-            br#"{"error":"invalid_client\"x","error_description":"bad\nsecret"}"#,
-        );
-        assert_eq!(
-            e,
-            ClientError::Refused {
-                status: 401,
-                error: "invalid_clientx".into(),
-                description: Some("bad secret".into())
-            }
-        );
-        assert_eq!(
-            refused(500, b"<html>"),
-            ClientError::Refused {
-                status: 500,
-                error: String::new(),
-                description: None
-            }
-        );
-    }
 }

@@ -136,7 +136,7 @@ impl ServerState {
             "issuer": issuer.unwrap_or_else(|| self.issuer.clone()),
             "jwks_uri": format!("{}{JWKS_PATH}", self.issuer),
             "token_endpoint": format!("{}{TOKEN_PATH}", self.issuer),
-            "grant_types_supported": ["client_credentials"],
+            "grant_types_supported": ["client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "response_types_supported": ["token"],
             "subject_types_supported": ["public"],

@@ -138,6 +138,13 @@ where
                         );
                     }
                 };
+                // Kept for token exchange (feature `client`): a handler delegates by
+                // exchanging it, never by forwarding it.
+                #[cfg(feature = "client")]
+                if let (Some(_), Some(t)) = (&verified, token) {
+                    let inbound = crate::client::InboundToken::new(t);
+                    req.extensions_mut().insert(inbound);
+                }
                 let ctx = verified.map(|(v, dpop)| {
                     let ctx = AuthContext::new(
                         &v.principal,
