@@ -66,8 +66,8 @@ pub fn router(validator: Validator, allowed_hosts: Vec<String>) -> Result<Router
             ScopeRequirement::all(
                 called
                     .into_iter()
-                    .flat_map(|c| c.0.iter())
-                    .filter_map(|tool| scope_of(tool)),
+                    .flat_map(|c| &c.0)
+                    .filter_map(|t| scope_of(t)),
             )
         }))
         // Outer: runs first, and only for requests the auth layer let through.
