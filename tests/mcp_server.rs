@@ -56,6 +56,14 @@ async fn start(peek: bool) -> Server {
 }
 
 impl Server {
+    /// RFC 9728 §3.1: the well-known path inserted before the resource's path.
+    fn metadata_url(&self) -> String {
+        format!(
+            "http://{}/.well-known/oauth-protected-resource/mcp",
+            self.addr
+        )
+    }
+
     fn token(&self, scope: &str) -> String {
         self.issuer
             .token()
@@ -115,6 +123,13 @@ fn payment() -> Value {
     json!({"amount_cents": 1250, "payee": "acme"})
 }
 
+/// One auth-param of a challenge, unquoted (the values here have no escapes).
+fn param(challenge: &str, name: &str) -> Option<String> {
+    let start = challenge.find(&format!(" {name}=\""))? + name.len() + 3;
+    let len = challenge[start..].find('"')?;
+    Some(challenge[start..start + len].to_owned())
+}
+
 fn www(res: &reqwest::Response) -> String {
     res.headers()
         .get("www-authenticate")
@@ -158,6 +173,16 @@ async fn no_token_gets_401_with_a_bearer_challenge() {
     assert!(challenge.starts_with("Bearer "), "{challenge}");
     // RFC 6750 §3.1: a request without credentials gets no error code.
     assert!(!challenge.contains("error="), "{challenge}");
+    // MCP scope selection: what a new session should ask for.
+    assert_eq!(
+        param(&challenge, "scope").as_deref(),
+        Some(app::FIRST_SCOPE)
+    );
+    // RFC 9728 §5.1: where the metadata is; following it gives this resource's document.
+    let url = param(&challenge, "resource_metadata").expect("resource_metadata in the 401");
+    assert_eq!(url, s.metadata_url());
+    let doc = json_body(s.http.get(&url).send().await.unwrap()).await;
+    assert_eq!(doc["resource"], s.resource);
 }
 
 #[tokio::test]
@@ -183,8 +208,7 @@ async fn a_token_for_another_resource_is_refused() {
 #[tokio::test]
 async fn metadata_is_served_without_a_token_for_the_resource() {
     let s = start(true).await;
-    let url = format!("http://{}/.well-known/oauth-protected-resource/mcp", s.addr);
-    let res = s.http.get(&url).send().await.unwrap();
+    let res = s.http.get(s.metadata_url()).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "application/json");
     let doc = json_body(res).await;
@@ -252,6 +276,11 @@ async fn execute_payment_without_its_scope_is_403_insufficient_scope() {
     );
     assert!(
         challenge.contains(r#"scope="execute:payment""#),
+        "{challenge}"
+    );
+    assert_eq!(
+        param(&challenge, "resource_metadata"),
+        Some(s.metadata_url()),
         "{challenge}"
     );
 

@@ -1,7 +1,8 @@
 //! The `mcp_server` router, shared by the example binary and its integration test.
 //!
 //! Three layers decide a `tools/call`, outermost first:
-//! 1. `validator.layer()`: a valid token for this resource, or 401 with a challenge;
+//! 1. `validator.layer()`: a valid token for this resource, or 401 with a challenge naming
+//!    the metadata (`resource_metadata`) and the scope to ask for first ([`FIRST_SCOPE`]);
 //! 2. [`peek_tool_call`] + [`RequireScopes::from_fn`]: the called tool's scope, or 403
 //!    `insufficient_scope` naming it — an HTTP answer the client can step up from;
 //! 3. inside each tool, the same scope read from the request's [`AuthContext`]: the authority,
@@ -40,6 +41,9 @@ pub const TOOL_SCOPES: &[(&str, &str)] = &[
     ("execute_payment", "execute:payment"),
 ];
 
+/// The scope a 401 challenge asks for: enough to initialize, list tools and read.
+pub const FIRST_SCOPE: &str = "read:data";
+
 /// The largest JSON-RPC body the peek reads: rmcp's own default limit (4 MiB).
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
@@ -57,7 +61,9 @@ pub fn scope_of(tool: &str) -> Option<&'static str> {
 /// `allowed_hosts` are the `Host` values rmcp accepts (DNS-rebinding protection): the
 /// resource URI's host, and the listening address when it differs.
 pub fn router(validator: Validator, allowed_hosts: Vec<String>) -> Result<Router, ConfigError> {
-    let layer = validator.layer();
+    // A 401 asks for the least a session needs (MCP scope selection); a client that calls
+    // execute_payment later gets a 403 naming `execute:payment` and steps up.
+    let layer = validator.layer().challenge_scope([FIRST_SCOPE])?;
     let guarded = Router::new()
         .route_service(MCP_PATH, mcp_service(allowed_hosts))
         // Inner: the requirement the peek found (none for anything but `tools/call`).

@@ -284,7 +284,7 @@ pub(crate) fn freshness(h: &reqwest::header::HeaderMap) -> Option<Duration> {
 
 /// The RFC 8414 §3.1 metadata URL: `/.well-known/oauth-authorization-server` inserted
 /// between the host and the issuer's path.
-fn rfc8414_url(issuer: &str) -> Option<String> {
+pub(crate) fn rfc8414_url(issuer: &str) -> Option<String> {
     let u = reqwest::Url::parse(issuer).ok()?;
     let path = u.path().trim_end_matches('/');
     let origin = u.origin().ascii_serialization();
@@ -383,6 +383,21 @@ async fn read_capped(path: PathBuf, cap: usize) -> Result<Vec<u8>, FetchError> {
 /// OIDC discovery first, RFC 8414 metadata second; the document's `issuer` must equal the
 /// configured issuer byte for byte (OIDC Discovery §4.3, RFC 8414 §3.3).
 async fn discover(issuer: &str, http: &HttpSettings) -> Result<String, FetchError> {
+    let (_, doc) = authorization_server_metadata(issuer, http).await?;
+    let uri = doc
+        .get("jwks_uri")
+        .and_then(Value::as_str)
+        .ok_or(FetchError::Parse("no jwks_uri"))?;
+    check_url(uri, http.allow_http, http.allow_loopback).map_err(FetchError::RefusedUrl)?;
+    Ok(uri.to_owned())
+}
+
+/// The issuer's metadata document and the URL that served it: OIDC discovery first, RFC 8414
+/// second, under one deadline; its `issuer` equals the configured one byte for byte.
+pub(crate) async fn authorization_server_metadata(
+    issuer: &str,
+    http: &HttpSettings,
+) -> Result<(String, Value), FetchError> {
     let oidc = format!(
         "{}/.well-known/openid-configuration",
         issuer.trim_end_matches('/')
@@ -399,11 +414,12 @@ async fn discover(issuer: &str, http: &HttpSettings) -> Result<String, FetchErro
             .await
             .unwrap_or(Err(FetchError::Timeout))
     };
-    let doc = match attempt(oidc).await {
-        Ok((doc, _)) => doc,
+    let (url, doc) = match attempt(oidc.clone()).await {
+        Ok((doc, _)) => (oidc, doc),
         Err(first) => match rfc8414_url(issuer) {
             Some(url) if tokio::time::Instant::now() < deadline => {
-                attempt(url).await.map_err(|_| first)?.0
+                let doc = attempt(url.clone()).await.map_err(|_| first)?.0;
+                (url, doc)
             }
             _ => return Err(first),
         },
@@ -411,12 +427,7 @@ async fn discover(issuer: &str, http: &HttpSettings) -> Result<String, FetchErro
     if doc.get("issuer").and_then(Value::as_str) != Some(issuer) {
         return Err(FetchError::IssuerMismatch);
     }
-    let uri = doc
-        .get("jwks_uri")
-        .and_then(Value::as_str)
-        .ok_or(FetchError::Parse("no jwks_uri"))?;
-    check_url(uri, http.allow_http, http.allow_loopback).map_err(FetchError::RefusedUrl)?;
-    Ok(uri.to_owned())
+    Ok((url, doc))
 }
 
 #[cfg(test)]

@@ -40,7 +40,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use fetch::{FetchError, MAX_REDIRECTS};
-pub(crate) use fetch::{Fetcher, HttpSettings, build_client, check_url, is_loopback_url};
+pub(crate) use fetch::{
+    Fetcher, HttpSettings, authorization_server_metadata, build_client, check_url, is_loopback_url,
+    rfc8414_url,
+};
 pub(crate) use remote::RemoteKeys;
 pub(crate) use snapshot::Snapshot;
 
@@ -182,6 +185,14 @@ pub(crate) enum IssuerKeys {
 }
 
 impl IssuerKeys {
+    /// The HTTP settings keys are fetched with; `None` for a static key set.
+    pub(crate) fn http(&self) -> Option<&HttpSettings> {
+        match self {
+            IssuerKeys::Static(_) => None,
+            IssuerKeys::Remote(r) => Some(r.http()),
+        }
+    }
+
     /// The key set to verify a token with this `kid` and `alg`.
     pub(crate) async fn lookup(
         &self,

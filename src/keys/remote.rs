@@ -458,6 +458,11 @@ impl RemoteKeys {
         }
     }
 
+    /// The HTTP settings (client, URL rules, body cap) this issuer's keys are fetched with.
+    pub(crate) fn http(&self) -> &HttpSettings {
+        &self.http
+    }
+
     pub(crate) fn health(&self) -> KeyHealth {
         let s = self.snapshot_state();
         let status = lock(&self.status);

@@ -152,6 +152,21 @@ impl RequireScopes {
         }
     }
 
+    /// The requirement as far as it is known ahead of any request: a fixed one as is, a
+    /// template's prefix before its first placeholder (which covers every value), `None` for
+    /// a computed one or a template that starts with a placeholder.
+    pub(crate) fn known_requirement(&self) -> Option<ScopeRequirement> {
+        match &self.source {
+            Source::Fixed(r, _) => Some((**r).clone()),
+            Source::Computed(_) => None,
+            #[cfg(feature = "axum")]
+            Source::Template(_) => match &self.advertised_scopes()[..] {
+                [prefix] => Some(ScopeRequirement::Scope(prefix.clone())),
+                _ => None,
+            },
+        }
+    }
+
     /// The requirement for this request and its rendering (fixed ones are not rebuilt).
     pub(crate) fn requirement(&self, parts: &Parts) -> (Cow<'_, ScopeRequirement>, Arc<str>) {
         let computed = match &self.source {
@@ -215,6 +230,10 @@ impl RouteGuard for RequireScopes {
             None => Some(AuthError::MissingToken),
         };
         (text, error)
+    }
+
+    fn requires_scopes(&self) -> bool {
+        true
     }
 }
 

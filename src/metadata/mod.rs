@@ -1,5 +1,6 @@
 //! Discovery: the resource server's identity (RFC 8707 §2 resource URIs), its RFC 9728
-//! Protected Resource Metadata, and the challenge parameters that point agents to it.
+//! Protected Resource Metadata, the challenge parameters that point agents to it, and the
+//! security members of an A2A v1.0 agent card ([`AgentCardSecurity`]).
 //!
 //! ```
 //! # async fn demo() -> Result<(), a2a_guard::ConfigError> {
@@ -13,9 +14,19 @@
 //! # Ok(()) }
 //! ```
 
+mod a2a;
+mod agent_card;
 mod document;
 mod resource;
 
+pub use a2a::{
+    ClientCredentialsOAuthFlow, MutualTlsSecurityScheme, OAuth2SecurityScheme, OAuthFlows,
+    SecurityRequirement, SecurityScheme, StringList,
+};
+pub use agent_card::{
+    AGENT_CARD_PATH, AgentCardSecurity, AgentCardSecurityBuilder, DEFAULT_MTLS_DESCRIPTION,
+    MAX_REQUIREMENT_ALTERNATIVES, MTLS_SCHEME, OAUTH2_SCHEME,
+};
 pub use document::{ProtectedResourceMetadata, ResourceMetadata, ResourceMetadataBuilder};
 pub use resource::{MAX_ADVERTISED_SCOPES, WELL_KNOWN_PATH};
 
@@ -50,4 +61,4 @@ impl<C> Validator<C> {
         guard
     }
 }
-pub(crate) use resource::{ResourceUri, Resources};
+pub(crate) use resource::{ResourceUri, Resources, index_for_path};

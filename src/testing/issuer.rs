@@ -3,12 +3,14 @@
 use super::server::{
     self, Behavior, DISCOVERY_PATH, JWKS_PATH, METADATA_PATH, Running, ServerState, lock,
 };
-use super::{SigningKey, TokenBuilder};
+use super::{SigningKey, TokenBuilder, keys_file};
 use crate::Algorithm;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -78,11 +80,27 @@ impl Drop for Inner {
 }
 
 /// Configures a [`TestIssuer`]; from [`TestIssuer::builder`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use = "call .start().await to run the issuer"]
 pub struct TestIssuerBuilder {
     audience: String,
     algorithms: Vec<Algorithm>,
+    keys_file: Option<PathBuf>,
+    clients: HashMap<String, String>,
+}
+
+impl fmt::Debug for TestIssuerBuilder {
+    /// Client ids, never their secrets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut clients: Vec<&String> = self.clients.keys().collect();
+        clients.sort();
+        f.debug_struct("TestIssuerBuilder")
+            .field("audience", &self.audience)
+            .field("algorithms", &self.algorithms)
+            .field("keys_file", &self.keys_file)
+            .field("clients", &clients)
+            .finish()
+    }
 }
 
 impl TestIssuerBuilder {
@@ -102,19 +120,118 @@ impl TestIssuerBuilder {
         self
     }
 
-    /// Generates the keys, binds an ephemeral port on `127.0.0.1` and starts serving.
+    /// Register a client for the token endpoint (`{issuer}/token`, the discovery document's
+    /// `token_endpoint`): the OAuth 2.0 client-credentials grant (RFC 6749 §4.4), client
+    /// authentication by HTTP Basic or `client_id`/`client_secret` form parameters. A token
+    /// has `sub` and `client_id` = the client, the scopes asked for (all granted: a
+    /// development server), `aud` = the RFC 8707 `resource` asked for or else
+    /// [`audience`](Self::audience), and a one-hour lifetime. Without a registered client the
+    /// endpoint answers every request 401 `invalid_client`.
+    ///
+    /// ```
+    /// # use a2a_guard::testing::TestIssuer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let issuer = TestIssuer::builder().client("agent-a", "s3cret").start().await?;
+    /// let res = reqwest::Client::new()
+    ///     .post(format!("{}/token", issuer.issuer()))
+    ///     .basic_auth("agent-a", Some("s3cret"))
+    ///     .header("content-type", "application/x-www-form-urlencoded")
+    ///     .body("grant_type=client_credentials&scope=read%3Adata")
+    ///     .send()
+    ///     .await?;
+    /// let body: serde_json::Value = serde_json::from_str(&res.text().await?)?;
+    /// assert_eq!(body["token_type"], "Bearer");
+    /// assert_eq!(body["scope"], "read:data");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn client(mut self, id: impl Into<String>, secret: impl Into<String>) -> Self {
+        self.clients.insert(id.into(), secret.into());
+        self
+    }
+
+    /// Keep the issuer's identity — its address, so its `iss` — and its signing keys in this
+    /// file, so tokens it minted stay valid when the process restarts (a demo's printed
+    /// `curl` lines, a local development loop). The first start binds an ephemeral port,
+    /// generates the keys and writes the file atomically with mode 0600; later starts bind
+    /// the same address and sign with the same keys (an algorithm of
+    /// [`algorithms`](Self::algorithms) missing from the file gets a key, and the file is
+    /// rewritten). Keys generated later on first use are not saved.
+    ///
+    /// The file holds private keys: [`start`](Self::start) refuses one that is a symlink, not
+    /// owned by this user, or readable or writable by group or others, and fails when the
+    /// saved address is taken. Nothing from it is logged. For development only.
+    ///
+    /// ```
+    /// # use a2a_guard::testing::TestIssuer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("dev-issuer.json");
+    /// let first = TestIssuer::builder().keys_file(&path).start().await?;
+    /// let token = first.token().scope("read:data").sign();
+    /// let (iss, jwks) = (first.issuer(), first.jwks());
+    /// first.stop().await; // the process ends…
+    /// let again = TestIssuer::builder().keys_file(&path).start().await?; // …and starts again
+    /// assert_eq!((again.issuer(), again.jwks()), (iss, jwks));
+    /// # let _ = token;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn keys_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.keys_file = Some(path.into());
+        self
+    }
+
+    /// Generates the keys (or reads them from the [`keys_file`](Self::keys_file)), binds an
+    /// ephemeral port on `127.0.0.1` (or the saved address) and starts serving.
     pub async fn start(self) -> io::Result<TestIssuer> {
-        let listener = server::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+        let saved = match &self.keys_file {
+            Some(path) => keys_file::load(path)?,
+            None => None,
+        };
+        let bind_to = saved
+            .as_ref()
+            .map_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), |s| s.addr);
+        let listener = server::bind(bind_to).map_err(|e| match &self.keys_file {
+            Some(path) if saved.is_some() => io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot bind {bind_to}, the issuer address saved in {}: {e}",
+                    path.display()
+                ),
+            ),
+            _ => e,
+        })?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(ServerState::new(format!("http://{addr}")));
+        let state = Arc::new(ServerState::new(
+            format!("http://{addr}"),
+            self.audience.clone(),
+        ));
+        lock(&state.config).clients = self.clients;
+        let loaded = saved.is_some();
+        let mut added = false;
         {
             let mut keys = lock(&state.keys);
+            for key in saved.map(|s| s.keys).unwrap_or_default() {
+                keys.published.push(key.public_jwk());
+                keys.signing.insert(key.alg(), key);
+            }
             for alg in self.algorithms {
                 if !keys.signing.contains_key(&alg) {
                     let key = SigningKey::try_generate(alg).map_err(io::Error::other)?;
                     keys.published.push(key.public_jwk());
                     keys.signing.insert(alg, key);
+                    added = true;
                 }
+            }
+            if let Some(path) = &self.keys_file
+                && (added || !loaded)
+            {
+                let mut all: Vec<SigningKey> = keys.signing.values().cloned().collect();
+                all.sort_by_key(SigningKey::alg);
+                keys_file::save(path, addr, &all)?;
             }
         }
         let running = Running::spawn(listener, Arc::clone(&state));
@@ -141,6 +258,8 @@ impl TestIssuer {
         TestIssuerBuilder {
             audience: DEFAULT_AUDIENCE.to_owned(),
             algorithms: DEFAULT_ALGORITHMS.to_vec(),
+            keys_file: None,
+            clients: HashMap::new(),
         }
     }
 

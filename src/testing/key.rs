@@ -146,6 +146,40 @@ impl SigningKey {
         }
     }
 
+    /// The private key as PKCS#8 DER, for [`keys_file`](super::TestIssuerBuilder::keys_file);
+    /// `None` for the fixed 1024-bit key (it is public anyway) or if encoding fails.
+    pub(super) fn to_pkcs8(&self) -> Option<Vec<u8>> {
+        use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+        match &*self.material {
+            Material::Rsa(pair) => AsDer::<Pkcs8V1Der>::as_der(pair)
+                .ok()
+                .map(|d| d.as_ref().to_vec()),
+            Material::WeakRsa => None,
+            Material::Ec(pair) => pair.to_pkcs8v1().ok().map(|d| d.as_ref().to_vec()),
+            Material::Ed25519(pair) => pair.to_pkcs8().ok().map(|d| d.as_ref().to_vec()),
+        }
+    }
+
+    /// A key read back from [`to_pkcs8`](Self::to_pkcs8); `None` if `der` is not a key of
+    /// `alg`'s type (an RSA key must be at least 2048 bits).
+    pub(super) fn from_pkcs8(alg: Algorithm, kid: String, der: &[u8]) -> Option<SigningKey> {
+        let material = match alg.key_kind() {
+            KeyKind::Rsa => Material::Rsa(RsaKeyPair::from_pkcs8(der).ok()?),
+            KeyKind::EcP256 => Material::Ec(
+                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der).ok()?,
+            ),
+            KeyKind::EcP384 => Material::Ec(
+                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, der).ok()?,
+            ),
+            KeyKind::Ed25519 => Material::Ed25519(Ed25519KeyPair::from_pkcs8(der).ok()?),
+        };
+        Some(SigningKey {
+            kid,
+            alg,
+            material: Arc::new(material),
+        })
+    }
+
     /// The key id, published as the JWK's `kid` and put in token headers.
     pub fn kid(&self) -> &str {
         &self.kid

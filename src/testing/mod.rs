@@ -38,8 +38,10 @@
 mod dpop;
 mod issuer;
 mod key;
+mod keys_file;
 mod server;
 mod token;
+mod token_endpoint;
 mod weak_rsa;
 
 pub use dpop::{DpopKey, ProofBuilder};

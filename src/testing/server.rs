@@ -7,7 +7,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use bytes::Bytes;
 use http::StatusCode;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
@@ -31,8 +31,8 @@ use tokio::task::{JoinHandle, JoinSet};
 pub(super) const JWKS_PATH: &str = "/jwks.json";
 pub(super) const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 pub(super) const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
-/// Advertised in discovery; not served.
-const TOKEN_PATH: &str = "/token";
+/// The client-credentials token endpoint (`token_endpoint.rs`).
+pub(super) const TOKEN_PATH: &str = "/token";
 /// Body of [`Behavior::Garbage`].
 const GARBAGE_BODY: &str = "<html>this is not JSON {\"keys\": [";
 /// Chunk size of [`Behavior::Oversized`] bodies, which are streamed, never held in memory.
@@ -75,6 +75,8 @@ pub enum Behavior {
 /// Everything the handlers read; shared by the issuer handle and the server task.
 pub(super) struct ServerState {
     pub(super) issuer: String,
+    /// The `aud` of tokens the token endpoint issues without a `resource`.
+    pub(super) audience: String,
     pub(super) keys: Mutex<KeyState>,
     pub(super) config: Mutex<Config>,
     pub(super) jwks_fetches: AtomicUsize,
@@ -95,6 +97,8 @@ pub(super) struct Config {
     pub(super) discovery_behavior: Behavior,
     pub(super) cache_control: Option<String>,
     pub(super) discovery_issuer: Option<String>,
+    /// Client id → secret, for the token endpoint.
+    pub(super) clients: HashMap<String, String>,
 }
 
 /// Locks, ignoring poisoning: the guarded data stays consistent after any panic elsewhere.
@@ -105,9 +109,10 @@ pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ServerState {
-    pub(super) fn new(issuer: String) -> ServerState {
+    pub(super) fn new(issuer: String, audience: String) -> ServerState {
         ServerState {
             issuer,
+            audience,
             keys: Mutex::default(),
             config: Mutex::default(),
             jwks_fetches: AtomicUsize::new(0),
@@ -126,6 +131,7 @@ impl ServerState {
             "jwks_uri": format!("{}{JWKS_PATH}", self.issuer),
             "token_endpoint": format!("{}{TOKEN_PATH}", self.issuer),
             "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "response_types_supported": ["token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": Algorithm::ALL,
@@ -256,6 +262,7 @@ fn router(state: Arc<ServerState>) -> Router {
         .route(JWKS_PATH, get(serve_jwks))
         .route(DISCOVERY_PATH, get(serve_discovery))
         .route(METADATA_PATH, get(serve_discovery))
+        .route(TOKEN_PATH, post(super::token_endpoint::serve_token))
         .with_state(state)
 }
 

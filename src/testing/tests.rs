@@ -473,3 +473,213 @@ async fn every_cheap_algorithm_has_a_key_before_any_validator_fetches() {
         assert!(validator.validate(&token).await.is_ok(), "{alg:?}");
     }
 }
+
+#[tokio::test]
+async fn a_keys_file_keeps_address_and_keys_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("issuer.json");
+    let builder = || {
+        TestIssuer::builder()
+            .algorithms([Algorithm::ES256, Algorithm::EdDSA])
+            .keys_file(&path)
+    };
+    let first = builder().start().await.unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "written 0600");
+    }
+    let token = first.token().alg(Algorithm::ES256).sign();
+    let (iss, jwks) = (first.issuer(), first.jwks());
+    first.stop().await;
+    drop(first);
+
+    let again = builder().start().await.unwrap();
+    assert_eq!(again.issuer(), iss, "same address, so same `iss`");
+    assert_eq!(again.jwks(), jwks, "same keys, same kids");
+    // A token minted before the restart verifies with the key served after it.
+    let kid = token.split('.').next().map(|h| {
+        let h: Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, h).unwrap(),
+        )
+        .unwrap();
+        h["kid"].as_str().unwrap().to_owned()
+    });
+    assert_eq!(
+        kid.as_deref(),
+        Some(again.signing_key(Algorithm::ES256).kid())
+    );
+    let (input, sig) = token.rsplit_once('.').unwrap();
+    let sig =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sig).unwrap();
+    let jwk = again.signing_key(Algorithm::ES256).public_jwk();
+    assert!(verifies(&jwk, Algorithm::ES256, input.as_bytes(), &sig));
+
+    // The saved address is taken while the issuer runs: a clear error naming the file.
+    let err = builder().start().await.unwrap_err();
+    assert!(err.to_string().contains("issuer.json"), "{err}");
+
+    // An algorithm missing from the file gets a key and the file is rewritten with it.
+    again.stop().await;
+    drop(again);
+    let more = TestIssuer::builder()
+        .algorithms([Algorithm::ES256, Algorithm::EdDSA, Algorithm::ES384])
+        .keys_file(&path)
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(more.jwks()["keys"].as_array().unwrap().len(), 3);
+    let saved: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(saved["keys"].as_array().unwrap().len(), 3);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_keys_file_others_could_read_or_swap_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("issuer.json");
+    let first = TestIssuer::builder()
+        .algorithms([Algorithm::EdDSA])
+        .keys_file(&path)
+        .start()
+        .await
+        .unwrap();
+    first.stop().await;
+    drop(first);
+    let start = |p: std::path::PathBuf| async move {
+        TestIssuer::builder()
+            .algorithms([Algorithm::EdDSA])
+            .keys_file(p)
+            .start()
+            .await
+    };
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = start(path.clone()).await.unwrap_err();
+    assert!(err.to_string().contains("group or others"), "{err}");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let link = dir.path().join("link.json");
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    let err = start(link).await.unwrap_err();
+    assert!(err.to_string().contains("symlink"), "{err}");
+    std::fs::write(&path, "{}").unwrap();
+    let err = start(path.clone()).await.unwrap_err();
+    assert!(err.to_string().contains("not a keys file"), "{err}");
+}
+
+#[tokio::test]
+async fn the_token_endpoint_grants_client_credentials_to_registered_clients() {
+    let issuer = TestIssuer::builder()
+        .audience("agent-api")
+        .client("agent-a", "s3cret:%")
+        .start()
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("{}/token", issuer.issuer());
+    let post = |body: &'static str| {
+        http.post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+    };
+    let read = |res: reqwest::Response| async move {
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let body: Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
+        (status, headers, body)
+    };
+    let validator = crate::Validator::builder()
+        .issuer(issuer.issuer())
+        .audience("agent-api")
+        .resource("http://127.0.0.1:9/api")
+        .build()
+        .await
+        .unwrap();
+
+    // HTTP Basic, names form-urlencoded (RFC 6749 §2.3.1): `:` and `%` in the secret.
+    let res = post("grant_type=client_credentials&scope=read%3Adata+write%3Areports")
+        .basic_auth("agent-a", Some("s3cret%3A%25"))
+        .send()
+        .await
+        .unwrap();
+    let (status, headers, body) = read(res).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3600);
+    assert_eq!(body["scope"], "read:data write:reports");
+    let p = validator
+        .validate(body["access_token"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(p.subject(), Some("agent-a"));
+    assert!(p.scopes().contains("write:reports"));
+
+    // Form parameters, with an RFC 8707 resource: the token is addressed to it.
+    let res = post("grant_type=client_credentials&client_id=agent-a&client_secret=s3cret%3A%25&resource=http%3A%2F%2F127.0.0.1%3A9%2Fapi")
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = read(res).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("scope").is_none());
+    let token = body["access_token"].as_str().unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            token.split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["aud"], "http://127.0.0.1:9/api");
+    assert!(validator.validate(token).await.is_ok());
+
+    // Refusals.
+    for (req, want, error) in [
+        (
+            post("grant_type=client_credentials").basic_auth("agent-a", Some("wrong")),
+            401,
+            "invalid_client",
+        ),
+        (
+            post("grant_type=client_credentials").basic_auth("agent-b", Some("s3cret:%")),
+            401,
+            "invalid_client",
+        ),
+        (post("grant_type=client_credentials"), 401, "invalid_client"),
+        (
+            // Basic and form credentials together.
+            post("grant_type=client_credentials&client_id=agent-a&client_secret=x")
+                .basic_auth("agent-a", Some("s3cret%3A%25")),
+            401,
+            "invalid_client",
+        ),
+        (
+            post("grant_type=password").basic_auth("agent-a", Some("s3cret%3A%25")),
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            post("grant_type=client_credentials&scope=a&scope=b")
+                .basic_auth("agent-a", Some("s3cret%3A%25")),
+            400,
+            "invalid_request",
+        ),
+    ] {
+        let (status, headers, body) = read(req.send().await.unwrap()).await;
+        assert_eq!((status, body["error"].as_str()), (want, Some(error)));
+        if status == 401 {
+            assert!(
+                headers["www-authenticate"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("Basic")
+            );
+        }
+    }
+    // No secret in Debug output.
+    let builder = TestIssuer::builder().client("agent-a", "s3cret");
+    assert!(!format!("{builder:?}").contains("s3cret"));
+}

@@ -140,7 +140,8 @@ SERVER=$(awk '/^resource /{print $2; exit}' "$m_out")
 say "==> oidc-provider $ISS ($ALG), mcp_server $SERVER"
 
 status=0
-"$VENV/bin/python" "$HERE/mcp_client.py" --server "$SERVER" --issuer "$ISS" || status=1
+# a2a-guard puts resource_metadata into every 401/403 (RFC 9728 §5.1): the SDK must use it.
+"$VENV/bin/python" "$HERE/mcp_client.py" --server "$SERVER" --issuer "$ISS" --expect-challenge-metadata || status=1
 
 if grep -qiE 'panicked|RUST_BACKTRACE' "${m_out%.out}.err"; then
     say "  FAIL  [mcp-sdk] mcp_server stderr has a panic:"

@@ -194,6 +194,14 @@ def check_discovery(c: Checks, log: list[Exchange], server: str, issuer: str, ex
         t is not None and t.url.startswith(issuer) and t.status == 200 and t.form.get("resource") == server,
         f"token requests: {[(e.url, e.status, e.form) for e in token_reqs]}",
     )
+    challenged = challenge_param(first.www_authenticate, "scope") if first else None
+    if challenged is not None:
+        # MCP scope selection: the challenge's scope comes before the metadata's scopes_supported.
+        c.check(
+            f"the token request asks for the scope the 401 named ({challenged})",
+            t is not None and t.form.get("scope") == challenged,
+            f"token request {t and t.form}",
+        )
     order = [log.index(x) for x in (prm[:1] + asm[:1] + token_reqs[:1])]
     c.check("order: 401, metadata, AS metadata, token", len(order) == 3 and order == sorted(order), f"{order}")
 
@@ -261,6 +269,9 @@ async def reader(c: Checks, server: str, issuer: str, expect_challenge: bool) ->
 
 
 async def payer(c: Checks, server: str, issuer: str) -> None:
+    """A client allowed both scopes. When the 401 asks only for read:data, its first token
+    lacks execute:payment: the payment call is refused 403, the SDK steps up (a token for
+    both scopes) and retries, and the retry succeeds."""
     log: list[Exchange] = []
     # mode "auto": the SDK probes `server/discover` and takes the stateless 2026-07-28 protocol
     # when the server offers it (rmcp does), so both protocol generations pass the guard.
@@ -275,6 +286,22 @@ async def payer(c: Checks, server: str, issuer: str) -> None:
                 out.get("executed") is True and out.get("by") == "mcp-payer",
                 f"result {result}",
             )
+            calls = [e for e in log if e.tool == "execute_payment"]
+            tokens = [e for e in log if e.form.get("grant_type") == "client_credentials"]
+            first_scope = tokens[0].form.get("scope", "").split() if tokens else []
+            if "execute:payment" in first_scope:
+                print(f"        {TAG} mcp-payer asked for execute:payment up front: no step-up needed")
+            else:
+                c.check(
+                    "step-up: 403 insufficient_scope, a token with execute:payment, the retry is 200",
+                    [e.status for e in calls] == [403, 200]
+                    and any(
+                        "execute:payment" in e.form.get("scope", "").split() and e.status == 200
+                        for e in tokens[1:]
+                    )
+                    and log.index(calls[0]) < log.index(tokens[-1]) < log.index(calls[1]),
+                    f"payment calls {[e.status for e in calls]}, token requests {[(e.status, e.form.get('scope')) for e in tokens]}",
+                )
 
 
 async def main() -> int:

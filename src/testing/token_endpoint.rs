@@ -1,0 +1,182 @@
+//! The token endpoint of [`TestIssuer`](super::TestIssuer): the OAuth 2.0 client-credentials
+//! grant (RFC 6749 §4.4) for the clients registered with
+//! [`TestIssuerBuilder::client`](super::TestIssuerBuilder::client), so an agent can follow an
+//! agent card's `tokenUrl` or a discovery document's `token_endpoint` for real.
+//!
+//! A development server: every scope asked for is granted. Client secrets are compared in
+//! constant time and never logged.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::response::Response;
+use base64::Engine as _;
+use http::header::{AUTHORIZATION, CACHE_CONTROL, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde_json::{Map, Value, json};
+
+use super::server::{ServerState, lock};
+use super::{b64url, now_unix, random_hex};
+use crate::Algorithm;
+
+/// Lifetime of the tokens the endpoint issues.
+pub(super) const ISSUED_TOKEN_LIFETIME_SECS: i64 = 3600;
+/// The largest form body read.
+const MAX_FORM_BYTES: usize = 16 * 1024;
+
+/// `POST /token`.
+pub(super) async fn serve_token(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if body.len() > MAX_FORM_BYTES {
+        return oauth_error(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request");
+    }
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let param = |name: &str| {
+        let mut values = form.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
+        match (values.next(), values.next()) {
+            (Some(v), None) => Ok(Some(v.as_str())),
+            (None, _) => Ok(None),
+            // RFC 6749 §3.2: request parameters must not be included more than once.
+            (Some(_), Some(_)) => Err(()),
+        }
+    };
+    let (Ok(grant), Ok(scope), Ok(resource), Ok(form_id), Ok(form_secret)) = (
+        param("grant_type"),
+        param("scope"),
+        param("resource"),
+        param("client_id"),
+        param("client_secret"),
+    ) else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+    };
+    // RFC 6749 §2.3.1: HTTP Basic (names form-urlencoded first) or the two form parameters,
+    // never both.
+    let basic = headers.get(AUTHORIZATION).map(basic_credentials);
+    let (client_id, secret) = match (basic, form_id, form_secret) {
+        (Some(Some(creds)), None, None) => creds,
+        (None, Some(id), Some(secret)) => (id.to_owned(), secret.to_owned()),
+        _ => return invalid_client(),
+    };
+    let known = lock(&state.config).clients.get(&client_id).cloned();
+    let secret_ok = known.is_some_and(|k| {
+        aws_lc_rs::constant_time::verify_slices_are_equal(k.as_bytes(), secret.as_bytes()).is_ok()
+    });
+    if !secret_ok {
+        return invalid_client();
+    }
+    if grant != Some("client_credentials") {
+        return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
+    }
+    let Some(token) = mint(&state, &client_id, scope, resource) else {
+        return oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error");
+    };
+    let mut doc = json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": ISSUED_TOKEN_LIFETIME_SECS,
+    });
+    if let Some(scope) = scope.filter(|s| !s.is_empty()) {
+        doc["scope"] = scope.into();
+    }
+    let mut response = json_body(StatusCode::OK, &doc);
+    // RFC 6749 §5.1: tokens must not be cached.
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// An RFC 9068 access token for `client_id`: `aud` is the RFC 8707 `resource` when asked for,
+/// the issuer's audience otherwise; signed with the RS256 key (or any key held).
+fn mint(
+    state: &ServerState,
+    client_id: &str,
+    scope: Option<&str>,
+    resource: Option<&str>,
+) -> Option<String> {
+    let key = {
+        let keys = lock(&state.keys);
+        keys.signing
+            .get(&Algorithm::RS256)
+            .or_else(|| keys.signing.values().next())
+            .cloned()?
+    };
+    let now = now_unix();
+    let mut claims = Map::new();
+    claims.insert("iss".into(), state.issuer.clone().into());
+    claims.insert("sub".into(), client_id.into());
+    claims.insert("client_id".into(), client_id.into());
+    claims.insert(
+        "aud".into(),
+        resource.unwrap_or(&state.audience).to_owned().into(),
+    );
+    claims.insert("iat".into(), now.into());
+    claims.insert(
+        "exp".into(),
+        now.saturating_add(ISSUED_TOKEN_LIFETIME_SECS).into(),
+    );
+    claims.insert("jti".into(), random_hex(32).into());
+    if let Some(scope) = scope.filter(|s| !s.is_empty()) {
+        claims.insert("scope".into(), scope.into());
+    }
+    let header = json!({"alg": key.alg().as_str(), "kid": key.kid(), "typ": "at+jwt"});
+    let input = format!(
+        "{}.{}",
+        b64url(header.to_string()),
+        b64url(Value::Object(claims).to_string())
+    );
+    let signature = key.sign(input.as_bytes());
+    Some(format!("{input}.{}", b64url(signature)))
+}
+
+/// `Basic base64(urlencode(id) ":" urlencode(secret))`; `None` if it is not that.
+fn basic_credentials(value: &HeaderValue) -> Option<(String, String)> {
+    let text = value.to_str().ok()?;
+    let (scheme, encoded) = text.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let unescape = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
+    Some((unescape(id)?, unescape(secret)?))
+}
+
+fn invalid_client() -> Response {
+    let mut response = oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    response.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"test issuer\""),
+    );
+    response
+}
+
+/// RFC 6749 §5.2.
+fn oauth_error(status: StatusCode, error: &str) -> Response {
+    let mut response = json_body(status, &json!({ "error": error }));
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn json_body(status: StatusCode, value: &Value) -> Response {
+    let mut response = Response::new(Body::from(value.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
