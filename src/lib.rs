@@ -102,6 +102,8 @@ pub mod audit;
 pub mod axum;
 pub mod bearer;
 pub mod claims;
+#[cfg(feature = "client")]
+pub mod client;
 mod error;
 pub mod jwk;
 pub mod keys;

@@ -31,6 +31,17 @@ pub(super) async fn serve_token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    state
+        .token_requests
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let (behavior, lifetime) = {
+        let config = lock(&state.config);
+        (config.token_behavior, config.token_lifetime)
+    };
+    if let Some(response) = super::server::misbehave(behavior).await {
+        return response;
+    }
+    let lifetime = lifetime.unwrap_or(ISSUED_TOKEN_LIFETIME_SECS);
     if body.len() > MAX_FORM_BYTES {
         return oauth_error(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request");
     }
@@ -71,13 +82,13 @@ pub(super) async fn serve_token(
     if grant != Some("client_credentials") {
         return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
     }
-    let Some(token) = mint(&state, &client_id, scope, resource) else {
+    let Some(token) = mint(&state, &client_id, scope, resource, lifetime) else {
         return oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error");
     };
     let mut doc = json!({
         "access_token": token,
         "token_type": "Bearer",
-        "expires_in": ISSUED_TOKEN_LIFETIME_SECS,
+        "expires_in": lifetime,
     });
     if let Some(scope) = scope.filter(|s| !s.is_empty()) {
         doc["scope"] = scope.into();
@@ -97,6 +108,7 @@ fn mint(
     client_id: &str,
     scope: Option<&str>,
     resource: Option<&str>,
+    lifetime: i64,
 ) -> Option<String> {
     let key = {
         let keys = lock(&state.keys);
@@ -115,10 +127,7 @@ fn mint(
         resource.unwrap_or(&state.audience).to_owned().into(),
     );
     claims.insert("iat".into(), now.into());
-    claims.insert(
-        "exp".into(),
-        now.saturating_add(ISSUED_TOKEN_LIFETIME_SECS).into(),
-    );
+    claims.insert("exp".into(), now.saturating_add(lifetime).into());
     claims.insert("jti".into(), random_hex(32).into());
     if let Some(scope) = scope.filter(|s| !s.is_empty()) {
         claims.insert("scope".into(), scope.into());
