@@ -455,3 +455,104 @@ mod exchange {
         );
     }
 }
+
+#[cfg(feature = "reqwest-middleware")]
+mod reqwest_middleware_replay {
+    use super::*;
+    use a2a_guard::client::AccessTokenMiddleware;
+    use axum::Router;
+    use axum::routing::post;
+
+    /// A resource on loopback that refuses the tokens in `refused` with 401 `invalid_token`
+    /// (all tokens when `refuse_all`) and records every `Authorization` it sees.
+    async fn resource(refuse_all: bool) -> (String, Arc<Mutex<Vec<String>>>) {
+        let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+        let s = seen.clone();
+        let app = Router::new().route(
+            "/work",
+            post(move |headers: http::HeaderMap, body: String| {
+                let s = s.clone();
+                async move {
+                    let auth = headers
+                        .get("authorization")
+                        .map(|v| v.to_str().unwrap().to_owned())
+                        .unwrap_or_default();
+                    let first = {
+                        let mut seen = s.lock().unwrap();
+                        seen.push(auth);
+                        seen.len() == 1
+                    };
+                    if refuse_all || first {
+                        (
+                            http::StatusCode::UNAUTHORIZED,
+                            [("www-authenticate", r#"Bearer error="invalid_token""#)],
+                            String::new(),
+                        )
+                    } else {
+                        (http::StatusCode::OK, [("x-ok", "1")], body)
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/work", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (url, seen)
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_is_replaced_and_the_request_replayed_once() {
+        let issuer = issuer().await;
+        let clock = ManualClock::now_real();
+        let tokens = source(&issuer, &clock);
+        let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+            .with(AccessTokenMiddleware::new(tokens.clone()))
+            .build();
+        let old = tokens.token().await.unwrap();
+        clock.advance(Duration::from_secs(11)); // old enough to be dropped
+        let (url, seen) = resource(false).await;
+        let res = client
+            .post(&url)
+            .header("authorization", "Bearer inbound-token")
+            .body("payload")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.text().await.unwrap(), "payload");
+        let seen = seen.lock().unwrap().clone();
+        let new = tokens.token().await.unwrap();
+        assert_ne!(old.secret(), new.secret());
+        assert_eq!(
+            seen,
+            vec![
+                format!("Bearer {}", old.secret()),
+                format!("Bearer {}", new.secret())
+            ]
+        );
+        assert_eq!(issuer.token_requests(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_resource_that_refuses_everything_gets_one_replay_and_no_token_storm() {
+        let issuer = issuer().await;
+        let clock = ManualClock::now_real();
+        let tokens = source(&issuer, &clock);
+        let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+            .with(AccessTokenMiddleware::new(tokens.clone()))
+            .build();
+        tokens.token().await.unwrap();
+        clock.advance(Duration::from_secs(11));
+        let (url, seen) = resource(true).await;
+        let res = client.post(&url).body("x").send().await.unwrap();
+        assert_eq!(res.status(), 401);
+        assert_eq!(seen.lock().unwrap().len(), 2, "one replay, never two");
+        // The fresh token is not dropped again right away: further calls cost no token request.
+        for _ in 0..5 {
+            let res = client.post(&url).body("x").send().await.unwrap();
+            assert_eq!(res.status(), 401);
+        }
+        assert_eq!(issuer.token_requests(), 2);
+        assert_eq!(seen.lock().unwrap().len(), 7);
+    }
+}

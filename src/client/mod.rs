@@ -47,6 +47,8 @@ mod credentials;
 mod endpoint;
 mod exchange;
 mod layer;
+#[cfg(feature = "reqwest-middleware")]
+mod middleware;
 mod source;
 
 pub use credentials::Secret;
@@ -54,9 +56,11 @@ pub use exchange::{
     DEFAULT_EXCHANGE_CACHE_BYTES, DelegateTo, InboundToken, TokenExchange, TokenExchangeBuilder,
 };
 pub use layer::{AccessTokenFuture, AccessTokenLayer, AccessTokenService};
+#[cfg(feature = "reqwest-middleware")]
+pub use middleware::AccessTokenMiddleware;
 pub use source::{
     AccessToken, ClientCredentials, DEFAULT_EXPIRY_SKEW, DEFAULT_LIFETIME,
-    DEFAULT_REFRESH_FRACTION, TokenSource,
+    DEFAULT_REFRESH_FRACTION, MIN_AGE_TO_INVALIDATE, TokenSource,
 };
 
 use std::time::Duration;

@@ -22,6 +22,8 @@ pub const DEFAULT_EXPIRY_SKEW: Duration = Duration::from_secs(10);
 /// The lifetime assumed when the token response has no `expires_in` (RFC 6749 §5.1 makes it
 /// optional): short, so a token of unknown life is not kept long.
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
+/// A token younger than this is not dropped on a 401 (see [`TokenSource::invalidate`]).
+pub const MIN_AGE_TO_INVALIDATE: Duration = Duration::from_secs(10);
 /// The longest lifetime believed (a year): keeps arithmetic bounded.
 pub(crate) const MAX_LIFETIME: u64 = 365 * 24 * 3600;
 const BACKOFF_START: Duration = Duration::from_secs(1);
@@ -329,8 +331,14 @@ impl TokenSource {
     }
 
     /// Forget `token` (e.g. after the resource answered 401 `invalid_token`), so the next
-    /// call fetches a new one. A newer cached token is kept.
+    /// call fetches a new one. A newer cached token is kept, and so is a token younger than
+    /// [`MIN_AGE_TO_INVALIDATE`]: a resource that refuses every token must not turn each
+    /// call into a token request (throttle).
     pub fn invalidate(&self, token: &AccessToken) {
+        let now = self.inner.now_ms();
+        if now.saturating_sub(token.0.issued_ms) < MIN_AGE_TO_INVALIDATE.as_millis() as u64 {
+            return;
+        }
         let mut s = self.inner.lock();
         if s.token
             .as_ref()
