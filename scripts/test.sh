@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README "Run the tests"): installs what the tests need if it is missing
-# (redis-server for the shared DPoP replay store, Node.js/npm for the oidc-provider interop),
-# then runs the whole suite: `cargo test --all-features` and the interop script.
+# (redis-server for the shared DPoP replay store, Node.js/npm for the oidc-provider interop,
+# python3 for the MCP Python SDK interop, whose virtualenv tests/interop/mcp.sh makes), then
+# runs the whole suite: `cargo test --all-features` and the interop scripts.
 # Everything listens on 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,10 @@ if ! have node || ! have npm; then
     echo "==> installing nodejs and npm"
     apt_install nodejs npm
 fi
+if ! have python3; then
+    echo "==> installing python3"
+    apt_install python3 python3-venv
+fi
 
 echo "==> cargo test --all-features"
 cargo test --all-features
@@ -29,3 +34,6 @@ cargo test --all-features
 echo "==> interop: agent_api against oidc-provider"
 tests/interop/run.sh
 tests/interop/a2a/run.sh # A2A Python SDK (pinned, venv under target/) against the demo's card
+
+echo "==> interop: the MCP Python SDK against mcp_server and oidc-provider"
+INTEROP_SKIP_NPM_CI=1 tests/interop/mcp.sh

@@ -30,7 +30,7 @@ use http::request::Parts;
 
 use crate::AuthError;
 use crate::claims::{ExtraClaims, Principal};
-use crate::layer::{AuthContext, DEFAULT_REALM, GuardOutcome, LayerPresent};
+use crate::layer::{AuthContext, ChallengeConfig, GuardOutcome, LayerPresent};
 
 /// The custom claims of the authenticated token, as the validator's claims type `C`.
 /// Without a token the rejection is the RFC 6750 401; with another claims type than the
@@ -101,7 +101,20 @@ pub struct OptionalClaims<C = ExtraClaims>(pub Option<C>);
 #[derive(Debug, Clone)]
 pub struct AuthRejection {
     error: AuthError,
-    realm: Arc<str>,
+    challenge: Arc<ChallengeConfig>,
+    /// The request path, for the resource whose metadata the challenge names.
+    path: Box<str>,
+}
+
+impl AuthRejection {
+    /// A 500: the wiring is wrong (no challenge is sent).
+    fn misconfigured(why: &'static str) -> Self {
+        AuthRejection {
+            error: AuthError::Misconfigured(why),
+            challenge: ChallengeConfig::unconfigured(),
+            path: Box::from(""),
+        }
+    }
 }
 
 impl AuthRejection {
@@ -113,7 +126,8 @@ impl AuthRejection {
 
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
-        let mut res = self.error.to_response(&self.realm);
+        let challenge = self.challenge.for_request(&self.path, false, None);
+        let mut res = self.error.to_response_with(&challenge);
         // The auth layer's audit event reports this decision, not "allow".
         res.extensions_mut().insert(GuardOutcome {
             required: Arc::from(""),
@@ -142,12 +156,9 @@ fn principal<C: Send + Sync + 'static>(
                 "extractor claims type differs from the validator's: use the validator's type \
                  (`Validator::builder().claims::<T>()` and `Principal<T>`/`Claims<T>`)"
             );
-            Err(AuthRejection {
-                error: AuthError::Misconfigured(
-                    "the extractor's claims type is not the validator's",
-                ),
-                realm: Arc::from(ctx.realm()),
-            })
+            Err(AuthRejection::misconfigured(
+                "the extractor's claims type is not the validator's",
+            ))
         }
         None if parts.extensions.get::<LayerPresent>().is_some() => Ok(None),
         None => {
@@ -155,10 +166,9 @@ fn principal<C: Send + Sync + 'static>(
                 extractor_claims = std::any::type_name::<C>(),
                 "claims extractor with no AuthLayer in front: add `validator.layer()` to the router"
             );
-            Err(AuthRejection {
-                error: AuthError::Misconfigured("no auth layer in front of the extractor"),
-                realm: Arc::from(DEFAULT_REALM),
-            })
+            Err(AuthRejection::misconfigured(
+                "no auth layer in front of the extractor",
+            ))
         }
     }
 }
@@ -166,10 +176,11 @@ fn principal<C: Send + Sync + 'static>(
 fn required<C: Send + Sync + 'static>(parts: &Parts) -> Result<&Principal<C>, AuthRejection> {
     principal(parts)?.ok_or_else(|| AuthRejection {
         error: AuthError::MissingToken,
-        realm: parts
+        challenge: parts
             .extensions
             .get::<LayerPresent>()
-            .map_or_else(|| Arc::from(DEFAULT_REALM), |l| l.0.clone()),
+            .map_or_else(ChallengeConfig::unconfigured, |l| l.0.clone()),
+        path: parts.uri.path().into(),
     })
 }
 

@@ -173,6 +173,12 @@ pub struct RegisteredClaims {
     /// refused (fail closed).
     #[serde(default, deserialize_with = "cnf_understood")]
     pub cnf: Option<Confirmation>,
+    /// Authentication context class reference (OIDC Core §2, RFC 9068 §2.2.1): how strongly
+    /// the user behind the token authenticated. Read by
+    /// [`RequireAuthStrength`](crate::RequireAuthStrength) (RFC 9470).
+    pub acr: Option<String>,
+    /// When the user behind the token authenticated (OIDC Core §2, RFC 9068 §2.2.1).
+    pub auth_time: Option<NumericDate>,
 }
 
 /// A verified token's identity: registered claims, the caller's own claims `C`, and the

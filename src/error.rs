@@ -100,6 +100,16 @@ pub enum AuthError {
     /// (RFC 8693 §4.1).
     #[error("delegation: {0}")]
     Delegation(&'static str),
+    /// The token is valid but the authentication behind it is not strong or recent enough
+    /// for the route (RFC 9470 §3): its `acr` is not one of the accepted values, or its
+    /// `auth_time` is older than the route's `max_age`. The challenge names what would do.
+    #[error("a stronger or more recent authentication is required")]
+    InsufficientUserAuthentication {
+        /// The accepted `acr` values, space-separated (RFC 9470 §3 `acr_values`), if any.
+        acr_values: Option<String>,
+        /// The largest accepted age of the authentication in seconds (`max_age`), if any.
+        max_age: Option<u64>,
+    },
     /// The token is valid but its current actor is not allowed on this route.
     #[error("the current actor is not allowed")]
     ActorNotAllowed,
@@ -164,6 +174,9 @@ impl AuthError {
             | AuthError::ClaimsNotAllowed { .. } => Some("insufficient_scope"),
             AuthError::InvalidDpopProof(_) => Some("invalid_dpop_proof"),
             AuthError::UseDpopNonce { .. } => Some("use_dpop_nonce"),
+            AuthError::InsufficientUserAuthentication { .. } => {
+                Some("insufficient_user_authentication")
+            }
             _ => Some("invalid_token"),
         }
     }
@@ -192,6 +205,7 @@ impl AuthError {
             AuthError::InsufficientScope { .. } => "insufficient_scope",
             AuthError::KeysUnavailable { .. } => "keys_unavailable",
             AuthError::Delegation(_) => "delegation",
+            AuthError::InsufficientUserAuthentication { .. } => "insufficient_user_authentication",
             AuthError::ActorNotAllowed => "actor_not_allowed",
             AuthError::ClaimsNotAllowed { .. } => "claims_not_allowed",
             AuthError::ProofOfPossession(_) => "proof_of_possession",
@@ -211,8 +225,25 @@ impl AuthError {
         self.challenge(&Challenge::bearer(realm))
     }
 
-    /// The challenge for a given scheme: `DPoP` challenges (RFC 9449 §7.1) add `algs`.
-    /// DPoP proof errors always use the `DPoP` scheme.
+    /// The challenge for a given scheme and its parameters: `DPoP` challenges (RFC 9449 §7.1)
+    /// add `algs`; DPoP proof errors always use the `DPoP` scheme. With
+    /// [`Challenge::resource_metadata`], every 401 and 403 carries `resource_metadata`
+    /// (RFC 9728 §5.1); with [`Challenge::scope`], a 401 carries `scope` (the scopes a client
+    /// should ask for, as MCP clients read it). A 403 `insufficient_scope` always names the
+    /// scopes the route requires; a 401 `insufficient_user_authentication` carries
+    /// `acr_values` and/or `max_age` (RFC 9470 §3).
+    ///
+    /// ```
+    /// use a2a_guard::{AuthError, Challenge};
+    /// let c = Challenge::bearer("api")
+    ///     .scope("read:data")
+    ///     .resource_metadata("https://api.example.com/.well-known/oauth-protected-resource/mcp");
+    /// let v = AuthError::MissingToken.challenge(&c).unwrap();
+    /// assert_eq!(
+    ///     v,
+    ///     r#"Bearer realm="api", scope="read:data", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource/mcp""#
+    /// );
+    /// ```
     pub fn challenge(&self, c: &Challenge<'_>) -> Option<HeaderValue> {
         if self.status().is_server_error() {
             return None;
@@ -224,27 +255,44 @@ impl AuthError {
             );
         let scheme = if dpop { "DPoP" } else { "Bearer" };
         let mut v = format!("{scheme} realm=\"{}\"", quoted(c.realm));
-        if let Some(code) = self.error_code() {
-            v.push_str(", error=\"");
-            v.push_str(code);
+        let mut param = |name: &str, value: &str| {
+            v.push_str(", ");
+            v.push_str(name);
+            v.push_str("=\"");
+            v.push_str(&quoted(value));
             v.push('"');
+        };
+        if let Some(code) = self.error_code() {
+            param("error", code);
             match self {
-                AuthError::InsufficientScope { required } => {
-                    v.push_str(", scope=\"");
-                    v.push_str(&quoted(required));
-                    v.push('"');
+                AuthError::InsufficientScope { required } => param("scope", required),
+                AuthError::InsufficientUserAuthentication {
+                    acr_values,
+                    max_age,
+                } => {
+                    param("error_description", &self.to_string());
+                    if let Some(acr) = acr_values {
+                        param("acr_values", acr);
+                    }
+                    if let Some(age) = max_age {
+                        param("max_age", &age.to_string());
+                    }
                 }
-                _ => {
-                    v.push_str(", error_description=\"");
-                    v.push_str(&quoted(&self.to_string()));
-                    v.push('"');
-                }
+                _ => param("error_description", &self.to_string()),
             }
         }
+        // A 401 tells the client which scopes to ask for (RFC 6750 §3 allows `scope` on
+        // any challenge; the MCP authorization spec reads it for scope selection).
+        if self.status() == StatusCode::UNAUTHORIZED
+            && let Some(scope) = c.scope
+        {
+            param("scope", scope);
+        }
         if dpop {
-            v.push_str(", algs=\"");
-            v.push_str(c.dpop_algs.unwrap_or(DEFAULT_DPOP_ALGS));
-            v.push('"');
+            param("algs", c.dpop_algs.unwrap_or(DEFAULT_DPOP_ALGS));
+        }
+        if let Some(url) = c.resource_metadata {
+            param("resource_metadata", url);
         }
         HeaderValue::from_str(&v).ok()
     }
@@ -301,13 +349,29 @@ impl AuthError {
 /// The algorithms advertised in `DPoP` challenges when none are configured.
 pub const DEFAULT_DPOP_ALGS: &str = "ES256 ES384 EdDSA RS256 PS256";
 
-/// What a `WWW-Authenticate` challenge carries besides the error.
+/// What a `WWW-Authenticate` challenge carries besides the error. Build it with
+/// [`Challenge::bearer`] and the methods below; the auth layer builds one per request from
+/// its settings ([`AuthLayer::realm`](crate::AuthLayer::realm),
+/// [`AuthLayer::challenge_scope`](crate::AuthLayer::challenge_scope), the validator's
+/// [resources](crate::ValidatorBuilder::resource), DPoP).
+///
+/// ```
+/// use a2a_guard::{AuthError, Challenge};
+/// let c = Challenge::bearer("api").dpop("ES256");
+/// let v = AuthError::Expired.challenge(&c).unwrap();
+/// assert!(v.to_str().unwrap().starts_with(r#"DPoP realm="api", error="invalid_token""#));
+/// ```
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct Challenge<'a> {
     /// The realm.
     pub realm: &'a str,
     /// `Some(algs)` for a `DPoP` challenge (space-separated algorithm names).
     pub dpop_algs: Option<&'a str>,
+    /// The RFC 9728 metadata URL for `resource_metadata` (every 401 and 403).
+    pub resource_metadata: Option<&'a str>,
+    /// The scopes a client should request, for `scope` on a 401 (space-separated).
+    pub scope: Option<&'a str>,
 }
 
 impl<'a> Challenge<'a> {
@@ -316,7 +380,27 @@ impl<'a> Challenge<'a> {
         Challenge {
             realm,
             dpop_algs: None,
+            resource_metadata: None,
+            scope: None,
         }
+    }
+
+    /// Make it a `DPoP` challenge advertising these algorithms (space-separated).
+    pub fn dpop(mut self, algs: &'a str) -> Self {
+        self.dpop_algs = Some(algs);
+        self
+    }
+
+    /// Add `resource_metadata` (RFC 9728 §5.1) to every 401 and 403.
+    pub fn resource_metadata(mut self, url: &'a str) -> Self {
+        self.resource_metadata = Some(url);
+        self
+    }
+
+    /// Add `scope` to 401 challenges: the scopes a client should request.
+    pub fn scope(mut self, scope: &'a str) -> Self {
+        self.scope = Some(scope);
+        self
     }
 }
 
@@ -539,10 +623,7 @@ mod tests {
                 .unwrap()
                 .contains(r#"error="use_dpop_nonce""#)
         );
-        let c = Challenge {
-            realm: "r",
-            dpop_algs: Some("ES256"),
-        };
+        let c = Challenge::bearer("r").dpop("ES256");
         let v = AuthError::Expired.challenge(&c).unwrap();
         assert!(
             v.to_str()

@@ -80,7 +80,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`Validator`], [`ValidatorBuilder`] | the validator and every option with its default |
-//! | [`layer`] | [`AuthLayer`], [`RequireScopes`], [`RequireActor`], [`RequireClaims`], [`AuthContext`] |
+//! | [`layer`] | [`AuthLayer`], [`RequireScopes`], [`RequireActor`], [`RequireClaims`], [`RequireAuthStrength`], [`AuthContext`] |
 //! | [`mod@axum`] | extractors and their rejection |
 //! | [`scope`] | hierarchical, wildcard and temporal scopes, implication rules |
 //! | [`claims`] | [`RegisteredClaims`], [`Principal`], the delegation chain |
@@ -102,6 +102,8 @@ pub mod audit;
 pub mod axum;
 pub mod bearer;
 pub mod claims;
+#[cfg(feature = "client")]
+pub mod client;
 mod error;
 pub mod jwk;
 pub mod keys;
@@ -119,7 +121,8 @@ pub use axum::{AuthRejection, Claims, OptionalClaims};
 pub use claims::{Principal, RegisteredClaims};
 pub use error::{AuthError, Challenge, ConfigError, DEFAULT_DPOP_ALGS};
 pub use layer::{
-    ActorMatch, AuthContext, AuthLayer, AuthService, RequireActor, RequireClaims, RequireScopes,
+    ActorMatch, AuthContext, AuthLayer, AuthService, RequireActor, RequireAuthStrength,
+    RequireClaims, RequireScopes,
 };
 pub use validate::{
     Clock, DEFAULT_LEEWAY, DEFAULT_MAX_DELEGATION_DEPTH, DEFAULT_MAX_TOKEN_SIZE,

@@ -19,18 +19,22 @@
 //! ```
 
 mod auth;
+mod challenge;
 pub mod guard;
 mod rejection;
 mod require_actor;
+mod require_auth_strength;
 mod require_claims;
 mod require_scopes;
 
 use std::sync::Arc;
 
 pub use auth::{AuthLayer, AuthService, ResponseFuture};
+pub(crate) use challenge::ChallengeConfig;
 pub use guard::{GuardFuture, GuardService};
 pub use rejection::{RejectionBody, RejectionBodyFuture, RejectionBodyLayer};
 pub use require_actor::{ActorMatch, RequireActor, RequireActorService};
+pub use require_auth_strength::{RequireAuthStrength, RequireAuthStrengthService};
 pub use require_claims::{RequireClaims, RequireClaimsService};
 pub use require_scopes::{RequireScopes, RequireScopesService};
 
@@ -65,7 +69,11 @@ impl<C: Send + Sync> View for PrincipalInner<C> {
 pub struct AuthContext {
     principal: Arc<dyn View>,
     rules: Arc<ScopeRules>,
-    realm: Arc<str>,
+    challenge: Arc<ChallengeConfig>,
+    /// Whether the request used the `DPoP` scheme: its 403s are `DPoP` challenges too.
+    dpop: bool,
+    /// The validator's clock when the token was checked, for `max_age` (RFC 9470).
+    now: i64,
     /// `type_name` of the validator's claims type, to name it when an extractor asks for
     /// another one.
     claims_type: &'static str,
@@ -73,11 +81,9 @@ pub struct AuthContext {
 
 /// Put into every request by [`AuthService`], authenticated or not: lets route guards and
 /// extractors tell "no token" from "no auth layer in front" (a wiring mistake).
-/// Carries the layer's realm for the challenges of unauthenticated requests.
+/// Carries the layer's challenge settings for the rejections of unauthenticated requests.
 #[derive(Debug, Clone)]
-pub(crate) struct LayerPresent(
-    #[cfg_attr(not(feature = "axum"), allow(dead_code))] pub(crate) Arc<str>,
-);
+pub(crate) struct LayerPresent(pub(crate) Arc<ChallengeConfig>);
 
 /// Where a component running inside the router (a route guard, an extractor) leaves the
 /// matched route template for the auth layer's audit event: the layer wraps the router, so it
@@ -121,7 +127,7 @@ impl std::fmt::Debug for AuthContext {
         f.debug_struct("AuthContext")
             .field("sub", &self.subject())
             .field("scopes", self.scopes())
-            .field("realm", &self.realm)
+            .field("realm", &self.challenge.realm)
             .finish_non_exhaustive()
     }
 }
@@ -130,12 +136,16 @@ impl AuthContext {
     pub(crate) fn new<C: Send + Sync + 'static>(
         principal: &Principal<C>,
         rules: Arc<ScopeRules>,
-        realm: Arc<str>,
+        challenge: Arc<ChallengeConfig>,
+        dpop: bool,
+        now: i64,
     ) -> Self {
         AuthContext {
             principal: principal.shared().clone(),
             rules,
-            realm,
+            challenge,
+            dpop,
+            now,
             claims_type: std::any::type_name::<C>(),
         }
     }
@@ -177,9 +187,26 @@ impl AuthContext {
         })
         .map(|a| a.sub.as_deref().unwrap_or(""))
     }
+    /// `acr`: the authentication context class of the user behind the token.
+    pub fn acr(&self) -> Option<&str> {
+        self.principal.registered().acr.as_deref()
+    }
+    /// `auth_time`: when the user behind the token authenticated (Unix seconds).
+    pub fn auth_time(&self) -> Option<i64> {
+        self.principal.registered().auth_time.map(|t| t.0)
+    }
+    /// The validator's clock (Unix seconds) when the token was checked for this request.
+    pub fn checked_at(&self) -> i64 {
+        self.now
+    }
     /// The realm of the `WWW-Authenticate` challenges for this request.
     pub fn realm(&self) -> &str {
-        &self.realm
+        &self.challenge.realm
+    }
+
+    /// The layer's challenge settings and whether the request used `DPoP`.
+    pub(crate) fn challenge(&self) -> (&Arc<ChallengeConfig>, bool) {
+        (&self.challenge, self.dpop)
     }
     /// Whether the granted scopes satisfy `req` under the configured implication rules.
     pub fn satisfies(&self, req: &ScopeRequirement) -> bool {

@@ -231,6 +231,10 @@ impl RouteGuard for RequireScopes {
         };
         (text, error)
     }
+
+    fn requires_scopes(&self) -> bool {
+        true
+    }
 }
 
 impl<S> Layer<S> for RequireScopes {

@@ -61,4 +61,4 @@ impl<C> Validator<C> {
         guard
     }
 }
-pub(crate) use resource::{ResourceUri, Resources};
+pub(crate) use resource::{ResourceUri, Resources, index_for_path};

@@ -84,7 +84,6 @@ impl ResourceUri {
 
     /// RFC 9728 §3.1: the well-known string goes between the host component and the path;
     /// a terminating `/` right after the host is dropped first.
-    #[allow(dead_code)] // For the `resource_metadata` challenge parameter (next slice).
     pub(crate) fn metadata_url(&self) -> String {
         format!(
             "{}{WELL_KNOWN_PATH}{}",
@@ -108,6 +107,29 @@ impl ResourceUri {
         let rest = &self.normalized[self.normalized.find("://").map_or(0, |i| i + 3)..];
         rest.split('/').next().unwrap_or(rest)
     }
+}
+
+/// The resource a request path belongs to: the index of the longest configured path that is
+/// a segment prefix of it, the first configured resource otherwise.
+pub(crate) fn index_for_path<'a>(
+    uris: impl IntoIterator<Item = &'a ResourceUri>,
+    path: &str,
+) -> Option<usize> {
+    let covers = |r: &ResourceUri| {
+        let p = r.path().trim_end_matches('/');
+        path.strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || p.is_empty())
+    };
+    let mut best: Option<(usize, usize)> = None;
+    let mut any = false;
+    for (i, r) in uris.into_iter().enumerate() {
+        any = true;
+        // The first of equally long matches wins (configuration order).
+        if covers(r) && best.is_none_or(|(_, len)| r.path().len() > len) {
+            best = Some((i, r.path().len()));
+        }
+    }
+    best.map(|(i, _)| i).or(any.then_some(0))
 }
 
 /// RFC 3986 §2: only unreserved, reserved and `%` characters. Keeps quotes, spaces,
@@ -189,22 +211,6 @@ impl Resources {
         self.uris.iter().any(|r| r.matches(aud))
     }
 
-    /// The resource a request path belongs to: the longest configured path that is a
-    /// segment prefix of it, the first configured resource otherwise.
-    #[allow(dead_code)] // For the `resource_metadata` challenge parameter (next slice).
-    pub(crate) fn for_path(&self, path: &str) -> Option<&ResourceUri> {
-        let covers = |r: &&ResourceUri| {
-            let p = r.path().trim_end_matches('/');
-            path.strip_prefix(p)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || p.is_empty())
-        };
-        self.uris
-            .iter()
-            .filter(covers)
-            .max_by_key(|r| r.path().len())
-            .or(self.uris.first())
-    }
-
     pub(crate) fn advertise<'a>(&self, scopes: impl IntoIterator<Item = &'a Scope>) {
         let mut set = self
             .advertised
@@ -276,13 +282,15 @@ mod tests {
 
     #[test]
     fn request_paths_pick_the_longest_resource() {
-        let rs = Resources::new(vec![
+        let rs = [
             ResourceUri::parse("https://a.example/").unwrap(),
             ResourceUri::parse("https://a.example/mcp").unwrap(),
-        ]);
-        assert_eq!(rs.for_path("/mcp/tools").unwrap().path(), "/mcp");
-        assert_eq!(rs.for_path("/mcp").unwrap().path(), "/mcp");
-        assert_eq!(rs.for_path("/mcpx").unwrap().path(), "");
-        assert_eq!(rs.for_path("/other").unwrap().path(), "");
+        ];
+        let pick = |p| rs[index_for_path(&rs, p).unwrap()].path();
+        assert_eq!(pick("/mcp/tools"), "/mcp");
+        assert_eq!(pick("/mcp"), "/mcp");
+        assert_eq!(pick("/mcpx"), "");
+        assert_eq!(pick("/other"), "");
+        assert_eq!(index_for_path([], "/x"), None);
     }
 }

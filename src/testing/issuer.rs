@@ -368,6 +368,33 @@ impl TestIssuer {
         config.discovery_behavior = behavior;
     }
 
+    /// Sets how the token endpoint answers (an outage, a hang, a slow server). The
+    /// JWKS and discovery endpoints are not affected.
+    ///
+    /// ```
+    /// # use a2a_guard::testing::{Behavior, TestIssuer};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let issuer = TestIssuer::builder().client("agent", "s3cret").start().await?;
+    /// issuer.set_token_behavior(Behavior::Status(503));
+    /// # Ok(()) }
+    /// ```
+    pub fn set_token_behavior(&self, behavior: Behavior) {
+        lock(&self.inner.state.config).token_behavior = behavior;
+    }
+
+    /// The `expires_in` (and `exp - iat`) of tokens the token endpoint issues from now on
+    /// (default one hour).
+    pub fn set_token_lifetime(&self, lifetime: std::time::Duration) {
+        lock(&self.inner.state.config).token_lifetime =
+            Some(i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX).max(1));
+    }
+
+    /// Requests that reached the token endpoint, whatever the behavior.
+    pub fn token_requests(&self) -> usize {
+        self.inner.state.token_requests.load(Ordering::SeqCst)
+    }
+
     /// Sets how the JWKS endpoint alone answers.
     pub fn set_jwks_behavior(&self, behavior: Behavior) {
         lock(&self.inner.state.config).jwks_behavior = behavior;
@@ -404,6 +431,7 @@ impl TestIssuer {
     /// Sets both counters to zero.
     pub fn reset_counters(&self) {
         self.inner.state.jwks_fetches.store(0, Ordering::SeqCst);
+        self.inner.state.token_requests.store(0, Ordering::SeqCst);
         self.inner
             .state
             .discovery_fetches

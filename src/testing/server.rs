@@ -80,6 +80,8 @@ pub(super) struct ServerState {
     pub(super) keys: Mutex<KeyState>,
     pub(super) config: Mutex<Config>,
     pub(super) jwks_fetches: AtomicUsize,
+    /// Requests that reached the token endpoint.
+    pub(super) token_requests: AtomicUsize,
     pub(super) discovery_fetches: AtomicUsize,
 }
 
@@ -99,6 +101,9 @@ pub(super) struct Config {
     pub(super) discovery_issuer: Option<String>,
     /// Client id → secret, for the token endpoint.
     pub(super) clients: HashMap<String, String>,
+    pub(super) token_behavior: Behavior,
+    /// `expires_in` of issued tokens, when not the default.
+    pub(super) token_lifetime: Option<i64>,
 }
 
 /// Locks, ignoring poisoning: the guarded data stays consistent after any panic elsewhere.
@@ -116,6 +121,7 @@ impl ServerState {
             keys: Mutex::default(),
             config: Mutex::default(),
             jwks_fetches: AtomicUsize::new(0),
+            token_requests: AtomicUsize::new(0),
             discovery_fetches: AtomicUsize::new(0),
         }
     }
@@ -130,7 +136,7 @@ impl ServerState {
             "issuer": issuer.unwrap_or_else(|| self.issuer.clone()),
             "jwks_uri": format!("{}{JWKS_PATH}", self.issuer),
             "token_endpoint": format!("{}{TOKEN_PATH}", self.issuer),
-            "grant_types_supported": ["client_credentials"],
+            "grant_types_supported": ["client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "response_types_supported": ["token"],
             "subject_types_supported": ["public"],
@@ -166,7 +172,7 @@ async fn serve_discovery(State(state): State<Arc<ServerState>>) -> Response {
 }
 
 /// The response for a failure mode, or `None` to serve normally.
-async fn misbehave(behavior: Behavior) -> Option<Response> {
+pub(super) async fn misbehave(behavior: Behavior) -> Option<Response> {
     match behavior {
         Behavior::Normal => None,
         Behavior::Status(code) => {

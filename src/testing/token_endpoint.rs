@@ -31,6 +31,17 @@ pub(super) async fn serve_token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    state
+        .token_requests
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let (behavior, lifetime) = {
+        let config = lock(&state.config);
+        (config.token_behavior, config.token_lifetime)
+    };
+    if let Some(response) = super::server::misbehave(behavior).await {
+        return response;
+    }
+    let lifetime = lifetime.unwrap_or(ISSUED_TOKEN_LIFETIME_SECS);
     if body.len() > MAX_FORM_BYTES {
         return oauth_error(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request");
     }
@@ -68,16 +79,45 @@ pub(super) async fn serve_token(
     if !secret_ok {
         return invalid_client();
     }
-    if grant != Some("client_credentials") {
-        return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
+    let mut extra = Map::new();
+    let mut scope = scope.map(str::to_owned);
+    match grant {
+        Some("client_credentials") => {}
+        Some(TOKEN_EXCHANGE) => {
+            let (Ok(subject), Ok(actor), Ok(audience)) = (
+                param("subject_token"),
+                param("actor_token"),
+                param("audience"),
+            ) else {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+            };
+            let Some(subject) = subject else {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+            };
+            match exchange_claims(&state, subject, actor, &client_id, scope.as_deref()).await {
+                Ok((claims, granted)) => {
+                    extra = claims;
+                    scope = Some(granted);
+                }
+                Err(code) => return oauth_error(StatusCode::BAD_REQUEST, code),
+            }
+            if resource.is_none()
+                && let Some(a) = audience
+            {
+                extra.insert("aud".into(), a.into());
+            }
+        }
+        _ => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
     }
-    let Some(token) = mint(&state, &client_id, scope, resource) else {
+    let scope = scope.as_deref();
+    let Some(token) = mint(&state, &client_id, scope, resource, lifetime, extra) else {
         return oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error");
     };
     let mut doc = json!({
         "access_token": token,
         "token_type": "Bearer",
-        "expires_in": ISSUED_TOKEN_LIFETIME_SECS,
+        "expires_in": lifetime,
+        "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
     });
     if let Some(scope) = scope.filter(|s| !s.is_empty()) {
         doc["scope"] = scope.into();
@@ -97,6 +137,8 @@ fn mint(
     client_id: &str,
     scope: Option<&str>,
     resource: Option<&str>,
+    lifetime: i64,
+    extra: Map<String, Value>,
 ) -> Option<String> {
     let key = {
         let keys = lock(&state.keys);
@@ -115,11 +157,10 @@ fn mint(
         resource.unwrap_or(&state.audience).to_owned().into(),
     );
     claims.insert("iat".into(), now.into());
-    claims.insert(
-        "exp".into(),
-        now.saturating_add(ISSUED_TOKEN_LIFETIME_SECS).into(),
-    );
+    claims.insert("exp".into(), now.saturating_add(lifetime).into());
     claims.insert("jti".into(), random_hex(32).into());
+    // Token exchange: the subject's `sub`, the `act` chain, an explicit `aud`.
+    claims.extend(extra);
     if let Some(scope) = scope.filter(|s| !s.is_empty()) {
         claims.insert("scope".into(), scope.into());
     }
@@ -131,6 +172,71 @@ fn mint(
     );
     let signature = key.sign(input.as_bytes());
     Some(format!("{input}.{}", b64url(signature)))
+}
+
+/// RFC 8693 §2.1.
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
+/// RFC 8693 token exchange: the subject token (and the actor token, when sent) must be this
+/// issuer's own valid access tokens; the requested scopes must be covered by the subject's;
+/// the new token keeps the subject's `sub` and names the actor in `act` (RFC 8693 §4.1),
+/// the previous chain nested inside. Returns the claims to add and the granted scope.
+async fn exchange_claims(
+    state: &ServerState,
+    subject: &str,
+    actor: Option<&str>,
+    client_id: &str,
+    scope: Option<&str>,
+) -> Result<(Map<String, Value>, String), &'static str> {
+    let keys = crate::jwk::KeySet::from_value(&state.jwks()).map_err(|_| "server_error")?;
+    let validator = crate::Validator::builder()
+        .issuer_keys(state.issuer.clone(), keys)
+        .dangerous_skip_audience_check()
+        .build()
+        .await
+        .map_err(|_| "server_error")?;
+    let subject = validator
+        .validate(subject)
+        .await
+        .map_err(|_| "invalid_grant")?;
+    let actor_sub = match actor {
+        Some(a) => validator
+            .validate(a)
+            .await
+            .map_err(|_| "invalid_grant")?
+            .subject()
+            .map(str::to_owned),
+        None => Some(client_id.to_owned()),
+    };
+    let granted = match scope.filter(|s| !s.is_empty()) {
+        Some(asked) => {
+            let rules = crate::scope::ScopeRules::default();
+            let covered = asked.split(' ').all(|s| {
+                subject
+                    .scopes()
+                    .satisfies(&crate::scope::ScopeRequirement::from(s), &rules)
+            });
+            if !covered {
+                return Err("invalid_scope");
+            }
+            asked.to_owned()
+        }
+        None => subject.scopes().to_string(),
+    };
+    let mut act = Map::new();
+    act.insert("sub".into(), actor_sub.unwrap_or_default().into());
+    if let Some(prev) = subject.registered().act.as_ref() {
+        act.insert(
+            "act".into(),
+            serde_json::to_value(prev).map_err(|_| "server_error")?,
+        );
+    }
+    let mut claims = Map::new();
+    if let Some(sub) = subject.subject() {
+        claims.insert("sub".into(), sub.into());
+    }
+    claims.insert("act".into(), Value::Object(act));
+    Ok((claims, granted))
 }
 
 /// `Basic base64(urlencode(id) ":" urlencode(secret))`; `None` if it is not that.

@@ -562,6 +562,23 @@ impl<C: DeserializeOwned + Send + Sync + 'static> ValidatorBuilder<C> {
     /// (10 s with the defaults), plus reading the snapshot file. The first requests after
     /// a failed start are answered at once (503) until the first retry. With
     /// [`background_key_fetch`](Self::background_key_fetch) it returns at once.
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")]
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use a2a_guard::{Validator, testing::TestIssuer};
+    /// let issuer = TestIssuer::start().await?;
+    /// let validator = Validator::builder()
+    ///     .issuer_jwks(issuer.issuer(), issuer.jwks_url())
+    ///     .audience(issuer.audience())
+    ///     .build()
+    ///     .await?;
+    /// assert!(validator.is_ready()); // keys were fetched during build
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "testing"))]
+    /// # fn main() {}
+    /// ```
     pub async fn build(self) -> Result<Validator<C>, ConfigError> {
         let mut s = self.s;
         s.cache.snapshot_leeway = s.leeway;

@@ -476,7 +476,10 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
             .map_or(crate::layer::DEFAULT_REALM, String::as_str);
         crate::AuthLayer {
             validator: self.clone(),
-            realm: realm.into(),
+            challenge: std::sync::Arc::new(crate::layer::ChallengeConfig::new(
+                realm.into(),
+                &self.config.resources.uris,
+            )),
             optional: false,
             rules: Default::default(),
             dpop: Default::default(),

@@ -15,10 +15,17 @@
 //   Answers `{"kid": NEW, "kids": [ALL], "jwks_fetches": N}`; `GET /__keys` answers the same
 //   without rotating (`jwks_fetches` counts the GETs of /jwks so far).
 //
+// - MCP resources (the mcp_server example; tests/interop/mcp.sh): any resource indicator
+//   `http://127.0.0.1:<port>/mcp` (the port is known only once the server runs). Its tokens
+//   carry `aud` = that URI, as the MCP authorization spec requires, and only the scopes the
+//   client may have there (see MCP_SCOPES); other requested scopes are silently left out.
+//
 // Clients (client_secret_basic or client_secret_post):
 // - `orchestrator` / `orchestrator-secret`: client_credentials and token exchange.
 // - `analyst` / `analyst-secret`: client_credentials and token exchange (a second hop).
 // - `portal` / `portal-secret`: client_credentials only (the party on whose behalf agents act).
+// - `mcp-reader` / `mcp-reader-secret`: client_credentials; on MCP resources `read:data` only.
+// - `mcp-payer` / `mcp-payer-secret`: client_credentials; `read:data execute:payment` on MCP.
 //
 // Token exchange (grant_type=urn:ietf:params:oauth:grant-type:token-exchange): the caller
 // presents `subject_token` (an access token this provider issued, subject_token_type
@@ -55,6 +62,9 @@ if (!Number.isInteger(PORT) || PORT < 0 || PORT > 65535) {
 const RESOURCE = 'urn:agent-api';
 const AUDIENCE = 'agent-api';
 const SCOPES = 'read:data write:reports execute:payment delegate:analysis read:customers:eu';
+// Loopback MCP endpoints, and what each MCP client may be granted there.
+const MCP_RESOURCE = /^http:\/\/127\.0\.0\.1:[0-9]{1,5}\/mcp$/;
+const MCP_SCOPES = { 'mcp-reader': 'read:data', 'mcp-payer': 'read:data execute:payment' };
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 
@@ -115,7 +125,20 @@ async function verifyOwnAccessToken(token, what, issuer) {
   }
 }
 
-function getResourceServerInfo(_ctx, resourceIndicator) {
+function getResourceServerInfo(_ctx, resourceIndicator, client) {
+  if (MCP_RESOURCE.test(resourceIndicator)) {
+    const scope = MCP_SCOPES[client?.clientId];
+    if (!scope) {
+      throw new errors.InvalidTarget(`client ${client?.clientId} has no access to ${resourceIndicator}`);
+    }
+    return {
+      scope,
+      audience: resourceIndicator,
+      accessTokenFormat: 'jwt',
+      accessTokenTTL: 600,
+      jwt: { sign: { alg: ALG, kid: signingKeys[0].kid } },
+    };
+  }
   if (resourceIndicator !== RESOURCE) {
     throw new errors.InvalidTarget(`unknown resource ${resourceIndicator}; use ${RESOURCE}`);
   }
@@ -206,6 +229,8 @@ function buildProvider(issuer) {
       client('orchestrator', ['client_credentials', TOKEN_EXCHANGE]),
       client('analyst', ['client_credentials', TOKEN_EXCHANGE]),
       client('portal', ['client_credentials']),
+      client('mcp-reader', ['client_credentials']),
+      client('mcp-payer', ['client_credentials']),
     ],
     clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
     clientDefaults: { id_token_signed_response_alg: ALG },

@@ -4,6 +4,7 @@ use tower_layer::Layer;
 
 use super::AuthService;
 use crate::claims::ExtraClaims;
+use crate::layer::ChallengeConfig;
 use crate::pop::DpopConfig;
 use crate::scope::ScopeRules;
 use crate::{ConfigError, Validator};
@@ -17,7 +18,7 @@ use crate::{ConfigError, Validator};
 /// ```
 pub struct AuthLayer<C = ExtraClaims> {
     pub(crate) validator: Validator<C>,
-    pub(crate) realm: Arc<str>,
+    pub(crate) challenge: Arc<ChallengeConfig>,
     pub(crate) optional: bool,
     pub(crate) rules: Arc<ScopeRules>,
     pub(crate) dpop: Arc<DpopConfig>,
@@ -27,7 +28,7 @@ impl<C> Clone for AuthLayer<C> {
     fn clone(&self) -> Self {
         AuthLayer {
             validator: self.validator.clone(),
-            realm: self.realm.clone(),
+            challenge: self.challenge.clone(),
             optional: self.optional,
             rules: self.rules.clone(),
             dpop: self.dpop.clone(),
@@ -38,17 +39,57 @@ impl<C> Clone for AuthLayer<C> {
 impl<C> std::fmt::Debug for AuthLayer<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthLayer")
-            .field("realm", &self.realm)
+            .field("realm", &self.challenge.realm)
             .field("optional", &self.optional)
             .finish_non_exhaustive()
     }
 }
 
 impl<C> AuthLayer<C> {
-    /// The `realm` of `WWW-Authenticate` challenges (default: the first configured audience).
+    /// The `realm` of `WWW-Authenticate` challenges (default: the first configured audience,
+    /// else the first resource URI).
     pub fn realm(mut self, realm: impl Into<Arc<str>>) -> Self {
-        self.realm = realm.into();
+        Arc::make_mut(&mut self.challenge).realm = realm.into();
         self
+    }
+
+    /// The scopes this layer's 401 challenges ask for (`scope`, RFC 6750 §3): what a client
+    /// that has no token, or an invalid one, should request for the routes behind this
+    /// layer. MCP clients read it to choose the scopes of their token request (MCP
+    /// authorization, scope selection). Space-separated scope tokens; invalid ones are a
+    /// [`ConfigError`]. Default: none (clients fall back to the metadata's
+    /// `scopes_supported`).
+    ///
+    /// A 401 from a route guard behind an [`optional`](Self::optional) layer names that
+    /// route's own requirement instead; a 403 `insufficient_scope` always names the
+    /// requirement that failed.
+    ///
+    /// ```
+    /// # async fn demo(validator: a2a_guard::Validator) -> Result<(), a2a_guard::ConfigError> {
+    /// let layer = validator.layer().challenge_scope(["read:data"])?;
+    /// assert!(validator.layer().challenge_scope(["bad\"scope"]).is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn challenge_scope<I, S>(mut self, scopes: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut text = String::new();
+        for s in scopes {
+            let s = crate::scope::Scope::parse(s.as_ref()).map_err(|_| {
+                ConfigError::InvalidSetting {
+                    name: "challenge_scope",
+                    reason: "not a scope token (RFC 6749 §3.3)",
+                }
+            })?;
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            text.push_str(s.as_str());
+        }
+        Arc::make_mut(&mut self.challenge).scope = (!text.is_empty()).then(|| text.into());
+        Ok(self)
     }
 
     /// Let requests without any token through, unauthenticated (read them with
@@ -72,7 +113,9 @@ impl<C> AuthLayer<C> {
     /// # Ok(()) }
     /// ```
     pub fn dpop(mut self, config: DpopConfig) -> Result<Self, ConfigError> {
-        self.dpop = Arc::new(config.checked()?);
+        let config = config.checked()?;
+        Arc::make_mut(&mut self.challenge).dpop_algs = Arc::from(config.algs());
+        self.dpop = Arc::new(config);
         Ok(self)
     }
 

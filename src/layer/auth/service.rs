@@ -6,7 +6,6 @@ use serde::de::DeserializeOwned;
 use tower_service::Service;
 
 use super::{AuthLayer, ResponseFuture};
-use crate::Challenge;
 use crate::audit::{self, Decision};
 use crate::bearer::{self, Credentials};
 use crate::layer::{AuthContext, GuardOutcome, LayerPresent, RouteSlot, is_grpc, reject};
@@ -68,34 +67,29 @@ where
                 });
                 let grpc = is_grpc(req.headers());
                 req.extensions_mut()
-                    .insert(LayerPresent(layer.realm.clone()));
-                let deny =
-                    |err: crate::AuthError, ctx: Option<&AuthContext>, dpop_request: bool| {
-                        if let Some((method, path, _)) = &route {
-                            audit::emit(&Decision {
-                                allowed: false,
-                                reason: err.reason(),
-                                status: err.status().as_u16(),
-                                method,
-                                path,
-                                template: None,
-                                ctx,
-                                required: None,
-                            });
-                        }
-                        // RFC 9449 §7.1: a request made with DPoP is answered with a DPoP challenge.
-                        let algs = dpop_request.then(|| layer.dpop.algs());
-                        Ok(reject(
-                            &err,
-                            &Challenge {
-                                realm: &layer.realm,
-                                dpop_algs: algs,
-                            },
-                            grpc,
-                        ))
-                    };
+                    .insert(LayerPresent(layer.challenge.clone()));
+                let deny = |err: crate::AuthError,
+                            ctx: Option<&AuthContext>,
+                            dpop_request: bool,
+                            path: &str| {
+                    if let Some((method, path, _)) = &route {
+                        audit::emit(&Decision {
+                            allowed: false,
+                            reason: err.reason(),
+                            status: err.status().as_u16(),
+                            method,
+                            path,
+                            template: None,
+                            ctx,
+                            required: None,
+                        });
+                    }
+                    // RFC 9449 §7.1: a request made with DPoP is answered with a DPoP challenge.
+                    let challenge = layer.challenge.for_request(path, dpop_request, None);
+                    Ok(reject(&err, &challenge, grpc))
+                };
                 let (scheme, token) = match bearer::extract(req.headers(), req.uri().query()) {
-                    Err(e) => return deny(e, None, false),
+                    Err(e) => return deny(e, None, false, req.uri().path()),
                     Ok(Credentials::None) => (None, None),
                     Ok(Credentials::Bearer(t)) => (Some(Scheme::Bearer), Some(t)),
                     Ok(Credentials::Dpop(t)) => (Some(Scheme::Dpop), Some(t)),
@@ -105,7 +99,7 @@ where
                         let dpop_request = scheme == Scheme::Dpop;
                         let v = match layer.validator.verify(token).await {
                             Ok(v) => v,
-                            Err(e) => return deny(e, None, dpop_request),
+                            Err(e) => return deny(e, None, dpop_request, req.uri().path()),
                         };
                         let view = RequestRef {
                             method: req.method(),
@@ -126,18 +120,39 @@ where
                             let ctx = AuthContext::new(
                                 &v.principal,
                                 layer.rules.clone(),
-                                layer.realm.clone(),
+                                layer.challenge.clone(),
+                                dpop_request,
+                                layer.validator.now(),
                             );
-                            return deny(e, Some(&ctx), dpop_request);
+                            return deny(e, Some(&ctx), dpop_request, req.uri().path());
                         }
-                        Some(v)
+                        Some((v, scheme == Scheme::Dpop))
                     }
                     _ if layer.optional => None,
-                    _ => return deny(crate::AuthError::MissingToken, None, false),
+                    _ => {
+                        return deny(
+                            crate::AuthError::MissingToken,
+                            None,
+                            false,
+                            req.uri().path(),
+                        );
+                    }
                 };
-                let ctx = verified.map(|v| {
-                    let ctx =
-                        AuthContext::new(&v.principal, layer.rules.clone(), layer.realm.clone());
+                // Kept for token exchange (feature `client`): a handler delegates by
+                // exchanging it, never by forwarding it.
+                #[cfg(feature = "client")]
+                if let (Some(_), Some(t)) = (&verified, token) {
+                    let inbound = crate::client::InboundToken::new(t);
+                    req.extensions_mut().insert(inbound);
+                }
+                let ctx = verified.map(|(v, dpop)| {
+                    let ctx = AuthContext::new(
+                        &v.principal,
+                        layer.rules.clone(),
+                        layer.challenge.clone(),
+                        dpop,
+                        layer.validator.now(),
+                    );
                     req.extensions_mut().insert(v.principal.clone());
                     req.extensions_mut().insert(ctx.clone());
                     ctx

@@ -22,4 +22,10 @@ pub trait RouteGuard: Clone {
     /// the error when `ctx` does not meet it. `ctx` is `None` when the request was not
     /// authenticated.
     fn evaluate(&self, ctx: Option<&AuthContext>, parts: &Parts) -> (Arc<str>, Option<AuthError>);
+
+    /// Whether the text [`evaluate`](Self::evaluate) returns is a list of scope tokens, so a
+    /// 401 for an unauthenticated request may name it in `scope` (default: no).
+    fn requires_scopes(&self) -> bool {
+        false
+    }
 }

@@ -4,7 +4,8 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use super::{GuardFuture, RouteGuard};
-use crate::layer::{AuthContext, DEFAULT_REALM, GuardOutcome, LayerPresent, is_grpc, reject};
+use crate::AuthError;
+use crate::layer::{AuthContext, ChallengeConfig, GuardOutcome, LayerPresent, is_grpc, reject};
 
 /// The service of a route guard layer ([`RequireScopes`](crate::RequireScopes),
 /// [`RequireActor`](crate::RequireActor)).
@@ -32,7 +33,8 @@ where
         let (parts, body) = req.into_parts();
         crate::layer::record_route(&parts.extensions);
         let ctx = parts.extensions.get::<AuthContext>();
-        if ctx.is_none() && parts.extensions.get::<LayerPresent>().is_none() {
+        let layer = parts.extensions.get::<LayerPresent>();
+        if ctx.is_none() && layer.is_none() {
             // Fails closed below (no context → 401); say why once.
             crate::layer::misconfigured_once!(
                 guard = std::any::type_name::<G>(),
@@ -52,12 +54,26 @@ where
                 GuardFuture::inner(self.inner.call(req), outcome)
             }
             Some(err) => {
-                let realm = ctx.map_or(DEFAULT_REALM, |c| c.realm());
-                let mut res = reject::<ResB>(
-                    &err,
-                    &crate::Challenge::bearer(realm),
-                    is_grpc(&parts.headers),
-                );
+                let unconfigured;
+                let (settings, dpop) = match (ctx, layer) {
+                    (Some(c), _) => {
+                        let (s, dpop) = c.challenge();
+                        (s, dpop)
+                    }
+                    (None, Some(l)) => (&l.0, false),
+                    (None, None) => {
+                        unconfigured = ChallengeConfig::unconfigured();
+                        (&unconfigured, false)
+                    }
+                };
+                // An unauthenticated request reached this route (an optional layer): the
+                // 401 asks for exactly what the route requires (MCP scope selection).
+                let scope = (matches!(err, AuthError::MissingToken)
+                    && self.guard.requires_scopes()
+                    && !required.is_empty())
+                .then_some(&*required);
+                let challenge = settings.for_request(parts.uri.path(), dpop, scope);
+                let mut res = reject::<ResB>(&err, &challenge, is_grpc(&parts.headers));
                 res.extensions_mut().insert(GuardOutcome {
                     required,
                     error: Some(err),

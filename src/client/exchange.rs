@@ -1,0 +1,342 @@
+//! RFC 8693 token exchange: an agent that received a token trades it for a narrower one
+//! addressed to the next agent, naming itself as actor — delegation without forwarding the
+//! inbound token.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::digest;
+use secrecy::SecretString;
+
+use super::credentials::expose;
+use super::endpoint::{Endpoint, Issued};
+use super::{AccessToken, ClientError, TokenSource};
+use crate::scope::{ScopeRequirement, ScopeRules};
+use crate::{ConfigError, Principal};
+
+/// RFC 8693 §2.1 / §3.
+const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+/// Memory the exchanged-token cache may use.
+pub const DEFAULT_EXCHANGE_CACHE_BYTES: u64 = 16 << 20;
+
+/// The token the auth layer verified for this request, kept (feature `client`) so a handler
+/// can exchange it — never to forward it. Read it with axum's `Extension<InboundToken>` or
+/// from the request extensions; it does not print.
+#[derive(Clone)]
+pub struct InboundToken(Arc<SecretString>);
+
+impl InboundToken {
+    pub(crate) fn new(token: &str) -> Self {
+        InboundToken(Arc::new(SecretString::from(token.to_owned())))
+    }
+}
+
+impl std::fmt::Debug for InboundToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InboundToken(redacted)")
+    }
+}
+
+/// What to ask for in an exchange.
+///
+/// ```
+/// use a2a_guard::client::DelegateTo;
+/// let to = DelegateTo::resource("https://analysis.example.com/").scope(["read:data"]);
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct DelegateTo {
+    resources: Vec<String>,
+    audience: Option<String>,
+    scopes: Vec<String>,
+}
+
+impl DelegateTo {
+    /// The downstream resource (RFC 8707); call [`also_resource`](Self::also_resource) for more.
+    pub fn resource(uri: impl Into<String>) -> Self {
+        DelegateTo {
+            resources: vec![uri.into()],
+            ..Default::default()
+        }
+    }
+
+    /// The downstream audience (RFC 8693 `audience`), for servers that name targets so.
+    pub fn audience(audience: impl Into<String>) -> Self {
+        DelegateTo {
+            audience: Some(audience.into()),
+            ..Default::default()
+        }
+    }
+
+    /// One more resource.
+    pub fn also_resource(mut self, uri: impl Into<String>) -> Self {
+        self.resources.push(uri.into());
+        self
+    }
+
+    /// The scopes wanted downstream: each must be covered by the inbound token's scopes.
+    pub fn scope<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes.extend(scopes.into_iter().map(Into::into));
+        self
+    }
+}
+
+/// Exchanges inbound tokens for delegated ones (RFC 8693 §2.1), with this agent's own
+/// client-credentials token as `actor_token`. Results are cached per (subject token, target,
+/// scopes), never past the subject token's `exp`, bounded in bytes; concurrent requests for
+/// the same exchange make one token request.
+///
+/// ```no_run
+/// # async fn demo(principal: a2a_guard::Principal, inbound: a2a_guard::client::InboundToken)
+/// # -> Result<(), Box<dyn std::error::Error>> {
+/// use a2a_guard::client::{ClientCredentials, DelegateTo, Secret, TokenExchange};
+/// let me = ClientCredentials::new("https://auth.example.com/token", "orchestrator")
+///     .secret(Secret::env("ORCHESTRATOR_SECRET"))
+///     .build()?;
+/// let exchange = TokenExchange::builder(me).build()?;
+/// let token = exchange
+///     .delegate(&principal, &inbound, DelegateTo::resource("https://analysis.example.com/").scope(["read:data"]))
+///     .await?;
+/// # let _ = token; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct TokenExchange {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for TokenExchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenExchange")
+            .field("endpoint", &self.inner.endpoint.url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    endpoint: Arc<Endpoint>,
+    actor: TokenSource,
+    max_depth: usize,
+    rules: ScopeRules,
+    cache: moka::future::Cache<[u8; 32], (AccessToken, Duration)>,
+}
+
+/// Builds a [`TokenExchange`].
+#[must_use]
+pub struct TokenExchangeBuilder {
+    actor: TokenSource,
+    max_depth: usize,
+    rules: ScopeRules,
+    cache_bytes: u64,
+}
+
+impl TokenExchange {
+    /// Exchange at `actor`'s token endpoint, authenticated as `actor`'s client, with
+    /// `actor`'s own token as `actor_token`.
+    pub fn builder(actor: TokenSource) -> TokenExchangeBuilder {
+        TokenExchangeBuilder {
+            actor,
+            max_depth: crate::DEFAULT_MAX_DELEGATION_DEPTH,
+            rules: ScopeRules::default(),
+            cache_bytes: DEFAULT_EXCHANGE_CACHE_BYTES,
+        }
+    }
+
+    /// Exchange the inbound token of `principal` for one addressed to `to`. Refused before
+    /// asking (no token request) when a wanted scope is not covered by the inbound token's
+    /// scopes (hierarchical rules apply) or when the inbound delegation chain is already
+    /// `max_delegation_depth` long.
+    pub async fn delegate<C>(
+        &self,
+        principal: &Principal<C>,
+        inbound: &InboundToken,
+        to: DelegateTo,
+    ) -> Result<AccessToken, ClientError> {
+        for s in &to.scopes {
+            if !principal
+                .scopes()
+                .satisfies(&ScopeRequirement::from(s.as_str()), &self.inner.rules)
+            {
+                return Err(ClientError::NotDelegable(
+                    "a wanted scope is not covered by the inbound token",
+                ));
+            }
+        }
+        if principal.delegation_chain().count() >= self.inner.max_depth {
+            return Err(ClientError::NotDelegable(
+                "the inbound delegation chain is already at the limit",
+            ));
+        }
+        let subject_exp = principal.registered().exp.map(|e| e.0);
+        self.exchange(expose(&inbound.0), subject_exp, &to).await
+    }
+
+    /// Exchange a subject token directly. `subject_exp` (Unix seconds) bounds how long the
+    /// result is cached.
+    pub async fn exchange(
+        &self,
+        subject_token: &str,
+        subject_exp: Option<i64>,
+        to: &DelegateTo,
+    ) -> Result<AccessToken, ClientError> {
+        let key = cache_key(subject_token, to);
+        let inner = self.inner.clone();
+        let subject = SecretString::from(subject_token.to_owned());
+        let to = to.clone();
+        let entry = self
+            .inner
+            .cache
+            .try_get_with(key, async move {
+                let token = inner.request(&subject, &to).await?;
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                let token_ttl = token
+                    .usable_until()
+                    .duration_since(SystemTime::now())
+                    .unwrap_or_default();
+                let subject_ttl = subject_exp.map_or(token_ttl, |e| {
+                    Duration::from_secs(u64::try_from(e - now).unwrap_or(0))
+                });
+                Ok::<_, ClientError>((token, token_ttl.min(subject_ttl)))
+            })
+            .await
+            .map_err(|e: Arc<ClientError>| (*e).clone())?;
+        Ok(entry.0)
+    }
+}
+
+impl TokenExchangeBuilder {
+    /// Refuse to exchange an inbound token whose delegation chain already has this many
+    /// actors (default [`DEFAULT_MAX_DELEGATION_DEPTH`](crate::DEFAULT_MAX_DELEGATION_DEPTH),
+    /// the validator's default).
+    pub fn max_delegation_depth(mut self, depth: usize) -> Self {
+        self.max_depth = depth;
+        self
+    }
+
+    /// Scope implication rules for the subset check (the same as the layer's).
+    pub fn scope_rules(mut self, rules: ScopeRules) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// Memory for cached exchanged tokens (default [`DEFAULT_EXCHANGE_CACHE_BYTES`]).
+    pub fn cache_bytes(mut self, bytes: u64) -> Self {
+        self.cache_bytes = bytes;
+        self
+    }
+
+    /// Finish.
+    pub fn build(self) -> Result<TokenExchange, ConfigError> {
+        let endpoint = self.actor.inner.endpoint.clone();
+        let cache = moka::future::Cache::builder()
+            .max_capacity(self.cache_bytes)
+            .weigher(|_, (t, _): &(AccessToken, Duration)| {
+                u32::try_from(t.secret().len() + 256).unwrap_or(u32::MAX)
+            })
+            .expire_after(PerEntry)
+            .build();
+        Ok(TokenExchange {
+            inner: Arc::new(Inner {
+                endpoint,
+                actor: self.actor,
+                max_depth: self.max_depth,
+                rules: self.rules,
+                cache,
+            }),
+        })
+    }
+}
+
+/// Each exchanged token lives in the cache until its own usable end or its subject's `exp`,
+/// whichever is first.
+struct PerEntry;
+
+impl moka::Expiry<[u8; 32], (AccessToken, Duration)> for PerEntry {
+    fn expire_after_create(
+        &self,
+        _: &[u8; 32],
+        v: &(AccessToken, Duration),
+        _: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(v.1)
+    }
+}
+
+impl Inner {
+    async fn request(
+        &self,
+        subject: &SecretString,
+        to: &DelegateTo,
+    ) -> Result<AccessToken, ClientError> {
+        let actor = self.actor.token().await?;
+        let scope = to.scopes.join(" ");
+        let mut params: Vec<(&str, &str)> = vec![
+            ("grant_type", GRANT),
+            ("subject_token", expose(subject)),
+            ("subject_token_type", ACCESS_TOKEN_TYPE),
+            ("actor_token", actor.secret()),
+            ("actor_token_type", ACCESS_TOKEN_TYPE),
+            ("requested_token_type", ACCESS_TOKEN_TYPE),
+        ];
+        if !scope.is_empty() {
+            params.push(("scope", &scope));
+        }
+        for r in &to.resources {
+            params.push(("resource", r));
+        }
+        if let Some(a) = &to.audience {
+            params.push(("audience", a));
+        }
+        let issued: Issued = self.endpoint.post(&params).await?;
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let token = AccessToken::new(
+            issued,
+            now_ms,
+            super::DEFAULT_EXPIRY_SKEW,
+            super::DEFAULT_REFRESH_FRACTION,
+        );
+        tracing::info!(
+            target: "a2a_guard::client",
+            event = "issued",
+            grant = "token_exchange",
+            client_id = %self.endpoint.client_id,
+            scope = %scope,
+            resource = ?to.resources,
+            audience = to.audience.as_deref().unwrap_or(""),
+            jti = token.jti().unwrap_or(""),
+            "delegated access token acquired"
+        );
+        Ok(token)
+    }
+}
+
+/// SHA-256 over everything that changes the exchanged token, so the cache never holds a
+/// subject token and two targets never share an entry.
+fn cache_key(subject: &str, to: &DelegateTo) -> [u8; 32] {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    let mut part = |s: &str| {
+        ctx.update(&(s.len() as u64).to_le_bytes());
+        ctx.update(s.as_bytes());
+    };
+    part(subject);
+    for s in &to.scopes {
+        part(s);
+    }
+    part("\u{0}resources");
+    for r in &to.resources {
+        part(r);
+    }
+    part(to.audience.as_deref().unwrap_or("\u{0}none"));
+    let d = ctx.finish();
+    let mut k = [0u8; 32];
+    k.copy_from_slice(d.as_ref());
+    k
+}

@@ -1,0 +1,98 @@
+//! [`AccessTokenLayer`]: puts this agent's own token on every outgoing request — the
+//! outgoing counterpart of [`AuthLayer`](crate::AuthLayer), shaped like tower-http's
+//! `AddAuthorization` but asynchronous, because the token may have to be fetched.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::{HeaderValue, Request, header};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::TokenSource;
+
+/// The error of [`AccessTokenService`]: a [`ClientError`](super::ClientError) when no token
+/// could be had (the request was not sent), or the inner service's error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Adds `Authorization: Bearer <token>` from a [`TokenSource`] to every request, replacing
+/// any `Authorization` header already there: an inbound token is never forwarded. When no
+/// token can be had the request is not sent and the call fails with the
+/// [`ClientError`](super::ClientError) (boxed).
+///
+/// ```
+/// # fn demo(tokens: a2a_guard::client::TokenSource) {
+/// use a2a_guard::client::AccessTokenLayer;
+/// let client = tower::ServiceBuilder::new()
+///     .layer(AccessTokenLayer::new(tokens))
+///     .service(tower::service_fn(|req: http::Request<String>| async move {
+///         Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+///     }));
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct AccessTokenLayer {
+    source: TokenSource,
+}
+
+impl AccessTokenLayer {
+    /// Tokens from `source`.
+    pub fn new(source: TokenSource) -> Self {
+        AccessTokenLayer { source }
+    }
+}
+
+impl<S> Layer<S> for AccessTokenLayer {
+    type Service = AccessTokenService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AccessTokenService {
+            inner,
+            source: self.source.clone(),
+        }
+    }
+}
+
+/// The service of [`AccessTokenLayer`].
+#[derive(Debug, Clone)]
+pub struct AccessTokenService<S> {
+    inner: S,
+    source: TokenSource,
+}
+
+/// The future of [`AccessTokenService`].
+pub type AccessTokenFuture<R> = Pin<Box<dyn Future<Output = Result<R, BoxError>> + Send>>;
+
+impl<S, B> Service<Request<B>> for AccessTokenService<S>
+where
+    S: Service<Request<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = AccessTokenFuture<S::Response>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        // Use the service `poll_ready` reserved; leave a fresh clone in its place.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let source = self.source.clone();
+        Box::pin(async move {
+            // Never forward what came in: the header is ours or absent, never the caller's.
+            req.headers_mut().remove(header::AUTHORIZATION);
+            let token = source.token().await?;
+            let mut v = HeaderValue::try_from(format!("Bearer {}", token.secret()))
+                .map_err(|_| super::ClientError::InvalidResponse("token not usable in a header"))?;
+            v.set_sensitive(true);
+            req.headers_mut().insert(header::AUTHORIZATION, v);
+            inner.call(req).await.map_err(Into::into)
+        })
+    }
+}

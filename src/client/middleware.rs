@@ -1,0 +1,103 @@
+//! [`AccessTokenMiddleware`]: the [`TokenSource`] as a `reqwest-middleware` middleware
+//! (feature `reqwest-middleware`), the contract reqwest users expect.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use http::{Extensions, HeaderValue, StatusCode, header};
+use reqwest_middleware::{Middleware, Next};
+
+use super::{AccessToken, ClientError, TokenSource};
+
+/// Adds this agent's token to every request of a `reqwest_middleware::ClientWithMiddleware`,
+/// replacing any `Authorization` already set. On a 401 whose challenge says
+/// `error="invalid_token"` (the resource no longer accepts the token: revoked, keys rotated)
+/// it drops that token and replays the request **once** with a new one — only when the body
+/// can be replayed (`Request::try_clone`) and the new token differs, so a resource that
+/// refuses everything costs one extra request, never a loop.
+///
+/// ```no_run
+/// # async fn demo(tokens: a2a_guard::client::TokenSource) -> Result<(), Box<dyn std::error::Error>> {
+/// use a2a_guard::client::AccessTokenMiddleware;
+/// let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+///     .with(AccessTokenMiddleware::new(tokens))
+///     .build();
+/// let res = client.get("https://analysis.example.com/reports").send().await?;
+/// # let _ = res; Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct AccessTokenMiddleware {
+    source: TokenSource,
+}
+
+impl AccessTokenMiddleware {
+    /// Tokens from `source`.
+    pub fn new(source: TokenSource) -> Self {
+        AccessTokenMiddleware { source }
+    }
+}
+
+fn authorize(req: &mut reqwest::Request, token: &AccessToken) -> Result<(), ClientError> {
+    let mut v = HeaderValue::try_from(format!("Bearer {}", token.secret()))
+        .map_err(|_| ClientError::InvalidResponse("token not usable in a header"))?;
+    v.set_sensitive(true);
+    // Never forward what came in: the header is ours, whatever the caller set.
+    req.headers_mut().remove(header::AUTHORIZATION);
+    req.headers_mut().insert(header::AUTHORIZATION, v);
+    Ok(())
+}
+
+/// RFC 6750 §3.1: the resource says this token is no good (not: scope, not: no token).
+fn invalid_token(res: &reqwest::Response) -> bool {
+    res.status() == StatusCode::UNAUTHORIZED
+        && res
+            .headers()
+            .get_all(header::WWW_AUTHENTICATE)
+            .iter()
+            .any(|v| {
+                v.to_str()
+                    .is_ok_and(|s| s.contains("error=\"invalid_token\""))
+            })
+}
+
+impl Middleware for AccessTokenMiddleware {
+    fn handle<'a, 'b, 'c, 'd>(
+        &'a self,
+        mut req: reqwest::Request,
+        extensions: &'b mut Extensions,
+        next: Next<'c>,
+    ) -> Pin<Box<dyn Future<Output = reqwest_middleware::Result<reqwest::Response>> + Send + 'd>>
+    where
+        'a: 'd,
+        'b: 'd,
+        'c: 'd,
+        Self: 'd,
+    {
+        Box::pin(async move {
+            let token = self
+                .source
+                .token()
+                .await
+                .map_err(reqwest_middleware::Error::middleware)?;
+            authorize(&mut req, &token).map_err(reqwest_middleware::Error::middleware)?;
+            let replay = req.try_clone();
+            let res = next.clone().run(req, extensions).await?;
+            if !invalid_token(&res) {
+                return Ok(res);
+            }
+            self.source.invalidate(&token);
+            let Some(mut again) = replay else {
+                return Ok(res);
+            };
+            let Ok(fresh) = self.source.token().await else {
+                return Ok(res);
+            };
+            // Never twice with the same token.
+            if fresh.secret() == token.secret() {
+                return Ok(res);
+            }
+            authorize(&mut again, &fresh).map_err(reqwest_middleware::Error::middleware)?;
+            next.run(again, extensions).await
+        })
+    }
+}

@@ -1,0 +1,103 @@
+//! The calling side (feature `client`): an agent acquires its own access tokens, caches them
+//! until just before they expire, renews them in the background without stalling callers,
+//! keeps using a still-valid token while the authorization server is briefly down, and never
+//! sends a request without a token.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use a2a_guard::client::{AccessTokenLayer, ClientCredentials, Secret};
+//! use tower::ServiceBuilder;
+//!
+//! let tokens = ClientCredentials::new("https://auth.example.com/token", "orchestrator")
+//!     .secret(Secret::file("/run/secrets/orchestrator")) // re-read when the file changes
+//!     .scope(["read:data"])
+//!     .resource("https://api.example.com/mcp")
+//!     .build()?;
+//! // Acquire just before use (cached afterwards):
+//! let token = tokens.token().await?;
+//! // Or let a tower layer put `Authorization: Bearer …` on every outgoing request:
+//! # let http_client = tower::service_fn(|_: http::Request<String>| async {
+//! #     Ok::<_, std::convert::Infallible>(http::Response::new(String::new())) });
+//! let client = ServiceBuilder::new()
+//!     .layer(AccessTokenLayer::new(tokens.clone()))
+//!     .service(http_client);
+//! # let _ = (token, client);
+//! # Ok(()) }
+//! ```
+//!
+//! What the cache does, measured by `tests/client.rs`:
+//! - **Single flight.** However many callers find no usable token, one token request goes
+//!   out; the request runs on its own task, so a caller that gives up does not restart it.
+//! - **Refresh ahead.** After [`DEFAULT_REFRESH_FRACTION`] of the lifetime (minus up to 10 %
+//!   jitter) the next caller gets the cached token at once and a renewal starts in the
+//!   background.
+//! - **Stale while failing.** A failed renewal keeps the cached token in use until
+//!   `exp` minus the skew ([`DEFAULT_EXPIRY_SKEW`], at most a tenth of the lifetime); the
+//!   next attempt waits for an exponential backoff (1 s doubling to 60 s, with jitter).
+//! - **Never without a token.** When no usable token can be had the caller gets a
+//!   [`ClientError`]; [`AccessTokenLayer`] then fails the call instead of sending it, and
+//!   it replaces any `Authorization` header already on the request, so an inbound token is
+//!   never forwarded (MCP's token pass-through rule).
+//!
+//! Every issuance, renewal and failure is one `tracing` event at target `a2a_guard::client`
+//! (grant, client_id, scope, resources, lifetime, `jti` when the token is a JWT) — never the
+//! token or the secret.
+
+mod credentials;
+mod endpoint;
+mod exchange;
+mod layer;
+#[cfg(feature = "reqwest-middleware")]
+mod middleware;
+mod source;
+
+pub use credentials::Secret;
+pub use exchange::{
+    DEFAULT_EXCHANGE_CACHE_BYTES, DelegateTo, InboundToken, TokenExchange, TokenExchangeBuilder,
+};
+pub use layer::{AccessTokenFuture, AccessTokenLayer, AccessTokenService};
+#[cfg(feature = "reqwest-middleware")]
+pub use middleware::AccessTokenMiddleware;
+pub use source::{
+    AccessToken, ClientCredentials, DEFAULT_EXPIRY_SKEW, DEFAULT_LIFETIME,
+    DEFAULT_REFRESH_FRACTION, MIN_AGE_TO_INVALIDATE, TokenSource,
+};
+
+use std::time::Duration;
+
+/// Why no token could be had. Never carries a token or a secret: only static text, the
+/// authorization server's RFC 6749 §5.2 error code and its (sanitised, truncated) description.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The token endpoint answered with an OAuth error (RFC 6749 §5.2), e.g.
+    /// `invalid_client`, `invalid_scope`, `unauthorized_client`.
+    #[error("the token endpoint refused: {error} (HTTP {status})")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The `error` code (only RFC 6749 §5.2 characters are kept).
+        error: String,
+        /// `error_description`, sanitised and cut at 200 characters.
+        description: Option<String>,
+    },
+    /// The token endpoint could not be reached or did not answer in time.
+    #[error("the token endpoint is unreachable: {0}")]
+    Unreachable(&'static str),
+    /// The token endpoint's answer is not a usable token response.
+    #[error("invalid token response: {0}")]
+    InvalidResponse(&'static str),
+    /// Recent token requests failed; no new one is sent until the backoff ends.
+    #[error("the token endpoint is failing; retry after {retry_after:?}")]
+    Backoff {
+        /// How long until the next attempt.
+        retry_after: Duration,
+    },
+    /// The delegation was refused before asking: a wanted scope is not covered by the
+    /// inbound token, or its delegation chain is at the limit.
+    #[error("delegation refused: {0}")]
+    NotDelegable(&'static str),
+    /// The client secret could not be read (file missing, unreadable, empty; variable unset).
+    #[error("client secret: {0}")]
+    Secret(&'static str),
+}

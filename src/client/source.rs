@@ -1,0 +1,495 @@
+//! [`TokenSource`]: the client-credentials grant (RFC 6749 §4.4) with a cache that renews
+//! ahead of expiry, coalesces concurrent requests, and keeps a valid token through a
+//! failing authorization server.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::ClientError;
+use super::credentials::{Secret, expose};
+use super::endpoint::{AuthMethod, Endpoint, Issued, REQUEST_TIMEOUT};
+use crate::{Clock, ConfigError};
+
+/// How much of a token's lifetime passes before a caller triggers a background renewal.
+pub const DEFAULT_REFRESH_FRACTION: f64 = 0.75;
+/// A token is not handed out within this margin of its `exp` (capped at a tenth of its
+/// lifetime, so renewal ahead always comes first), so it does not expire on the way.
+pub const DEFAULT_EXPIRY_SKEW: Duration = Duration::from_secs(10);
+/// The lifetime assumed when the token response has no `expires_in` (RFC 6749 §5.1 makes it
+/// optional): short, so a token of unknown life is not kept long.
+pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
+/// A token younger than this is not dropped on a 401 (see [`TokenSource::invalidate`]).
+pub const MIN_AGE_TO_INVALIDATE: Duration = Duration::from_secs(10);
+/// The longest lifetime believed (a year): keeps arithmetic bounded.
+pub(crate) const MAX_LIFETIME: u64 = 365 * 24 * 3600;
+const BACKOFF_START: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+/// An access token. `Debug` never shows it.
+///
+/// ```
+/// # async fn demo(tokens: a2a_guard::client::TokenSource) -> Result<(), a2a_guard::client::ClientError> {
+/// let t = tokens.token().await?;
+/// let header = format!("Bearer {}", t.secret());
+/// assert!(!format!("{t:?}").contains(t.secret()));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct AccessToken(Arc<Cached>);
+
+struct Cached {
+    value: SecretString,
+    /// Milliseconds since the epoch on the source's clock.
+    issued_ms: u64,
+    refresh_ms: u64,
+    usable_until_ms: u64,
+    expires_ms: u64,
+    jti: Option<String>,
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("expires_in_ms", &(self.0.expires_ms - self.0.issued_ms))
+            .finish_non_exhaustive()
+    }
+}
+
+impl AccessToken {
+    /// A token just issued at `now_ms` (on the source's clock).
+    pub(crate) fn new(issued: Issued, now_ms: u64, skew: Duration, fraction: f64) -> Self {
+        let life_ms = issued.lifetime.as_millis() as u64;
+        let skew_ms = (skew.as_millis() as u64).min(life_ms / 10);
+        // Up to 10 % of the lifetime earlier, so a fleet does not renew in step.
+        let jitter = random_u64() % (life_ms / 10 + 1);
+        let refresh = ((life_ms as f64) * fraction) as u64;
+        let jti = jwt_jti(expose(&issued.value));
+        AccessToken(Arc::new(Cached {
+            value: issued.value,
+            issued_ms: now_ms,
+            refresh_ms: now_ms + refresh.saturating_sub(jitter),
+            usable_until_ms: now_ms + life_ms - skew_ms,
+            expires_ms: now_ms + life_ms,
+            jti,
+        }))
+    }
+
+    /// The end of its use (`exp` minus the skew).
+    pub(crate) fn usable_until(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.0.usable_until_ms)
+    }
+
+    /// The `jti` when the token is a JWT, for audit events.
+    pub(crate) fn jti(&self) -> Option<&str> {
+        self.0.jti.as_deref()
+    }
+
+    /// The token itself, for an `Authorization` header.
+    pub fn secret(&self) -> &str {
+        expose(&self.0.value)
+    }
+
+    /// When it expires.
+    pub fn expires_at(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.0.expires_ms)
+    }
+}
+
+/// Configures a [`TokenSource`] for the client-credentials grant.
+///
+/// ```
+/// use a2a_guard::client::{ClientCredentials, Secret};
+/// let tokens = ClientCredentials::new("https://auth.example.com/token", "orchestrator")
+///     .secret(Secret::env("ORCHESTRATOR_SECRET"))
+///     .scope(["delegate:analysis", "read:data"])
+///     .resource("https://analysis.example.com/")
+///     .build()
+///     .unwrap();
+/// // Plain http only to loopback:
+/// assert!(ClientCredentials::new("http://auth.example.com/token", "a").secret(Secret::new("s")).build().is_err());
+/// ```
+#[must_use]
+pub struct ClientCredentials {
+    endpoint: String,
+    client_id: String,
+    secret: Option<Secret>,
+    method: AuthMethod,
+    scopes: Vec<String>,
+    resources: Vec<String>,
+    audience: Option<String>,
+    skew: Duration,
+    refresh_fraction: f64,
+    clock: Option<Arc<dyn Clock>>,
+    http: Option<reqwest::Client>,
+}
+
+impl ClientCredentials {
+    /// The token endpoint and this agent's client ID.
+    pub fn new(token_endpoint: impl Into<String>, client_id: impl Into<String>) -> Self {
+        ClientCredentials {
+            endpoint: token_endpoint.into(),
+            client_id: client_id.into(),
+            secret: None,
+            method: AuthMethod::Basic,
+            scopes: Vec::new(),
+            resources: Vec::new(),
+            audience: None,
+            skew: DEFAULT_EXPIRY_SKEW,
+            refresh_fraction: DEFAULT_REFRESH_FRACTION,
+            clock: None,
+            http: None,
+        }
+    }
+
+    /// The client secret, sent with HTTP Basic (`client_secret_basic`, the default).
+    pub fn secret(mut self, secret: Secret) -> Self {
+        self.secret = Some(secret);
+        self
+    }
+
+    /// Send the secret as form parameters instead (`client_secret_post`).
+    pub fn secret_post(mut self) -> Self {
+        self.method = AuthMethod::Post;
+        self
+    }
+
+    /// The scopes to request (RFC 6749 §3.3).
+    pub fn scope<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes.extend(scopes.into_iter().map(Into::into));
+        self
+    }
+
+    /// A resource the token is for (RFC 8707 §2); may be called several times.
+    pub fn resource(mut self, uri: impl Into<String>) -> Self {
+        self.resources.push(uri.into());
+        self
+    }
+
+    /// The `audience` parameter some authorization servers take instead of `resource`.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// The margin before `exp` within which a token is no longer handed out (default
+    /// [`DEFAULT_EXPIRY_SKEW`]; never more than a tenth of a token's lifetime).
+    pub fn expiry_skew(mut self, skew: Duration) -> Self {
+        self.skew = skew;
+        self
+    }
+
+    /// The clock the cache reads (default: the system clock). For tests.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Your own HTTP client (private CA, proxy). Its redirects are not followed for token
+    /// requests only if you configured it so; the built-in client follows none.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// Check the configuration. https only, plain http to loopback; no userinfo; a secret
+    /// is required; scopes must be RFC 6749 §3.3 tokens.
+    pub fn build(self) -> Result<TokenSource, ConfigError> {
+        let url = crate::keys::check_url(
+            &self.endpoint,
+            false,
+            crate::keys::is_loopback_url(&self.endpoint),
+        )
+        .map_err(|reason| ConfigError::InvalidUrl {
+            url: self.endpoint.clone(),
+            reason,
+        })?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(ConfigError::InvalidUrl {
+                url: self.endpoint.clone(),
+                reason: "a token endpoint must not carry userinfo",
+            });
+        }
+        let secret = self.secret.ok_or(ConfigError::InvalidSetting {
+            name: "secret",
+            reason: "client credentials need a client secret",
+        })?;
+        if self.client_id.is_empty() {
+            return Err(ConfigError::InvalidSetting {
+                name: "client_id",
+                reason: "empty",
+            });
+        }
+        for s in &self.scopes {
+            crate::scope::Scope::parse(s).map_err(|_| ConfigError::InvalidSetting {
+                name: "scope",
+                reason: "not a scope token (RFC 6749 §3.3)",
+            })?;
+        }
+        let http = match self.http {
+            Some(c) => c,
+            None => reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(REQUEST_TIMEOUT)
+                .build()
+                .map_err(|e| ConfigError::HttpClient(e.to_string()))?,
+        };
+        Ok(TokenSource {
+            inner: Arc::new(Inner {
+                endpoint: Arc::new(Endpoint {
+                    url,
+                    client_id: self.client_id,
+                    secret,
+                    method: self.method,
+                    http,
+                }),
+                scope: self.scopes.join(" "),
+                resources: self.resources,
+                audience: self.audience,
+                skew: self.skew,
+                refresh_fraction: self.refresh_fraction,
+                clock: self.clock,
+                state: Mutex::new(State::default()),
+                flight: Arc::new(tokio::sync::Mutex::new(())),
+            }),
+        })
+    }
+}
+
+/// A cached source of access tokens for one client, scope set and audience. Cheap to clone
+/// (clones share the cache). See the [module docs](super) for the cache's rules.
+#[derive(Clone)]
+pub struct TokenSource {
+    pub(super) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSource")
+            .field("endpoint", &self.inner.endpoint.url.as_str())
+            .field("client_id", &self.inner.endpoint.client_id)
+            .field("scope", &self.inner.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(super) struct Inner {
+    pub(super) endpoint: Arc<Endpoint>,
+    scope: String,
+    resources: Vec<String>,
+    audience: Option<String>,
+    skew: Duration,
+    refresh_fraction: f64,
+    clock: Option<Arc<dyn Clock>>,
+    state: Mutex<State>,
+    /// Held for the whole of one token request: the single flight.
+    flight: Arc<tokio::sync::Mutex<()>>,
+}
+
+#[derive(Default)]
+struct State {
+    token: Option<AccessToken>,
+    failures: u32,
+    /// No token request before this (ms since the epoch) after a failure.
+    next_attempt_ms: u64,
+    renewing: bool,
+}
+
+impl TokenSource {
+    /// A usable token: the cached one, or a new one when none is usable. Starts a background
+    /// renewal when the cached token is past its refresh point. Errors when no usable token
+    /// can be had; never returns an expired token.
+    pub async fn token(&self) -> Result<AccessToken, ClientError> {
+        let now = self.inner.now_ms();
+        if let Some(t) = self.inner.usable(now) {
+            self.maybe_renew(&t, now);
+            return Ok(t);
+        }
+        // Single flight: one token request however many callers wait. The request runs on
+        // its own task holding the flight lock, so a caller that gives up does not let the
+        // next one start a second request.
+        let guard = self.inner.flight.clone().lock_owned().await;
+        if let Some(t) = self.inner.usable(self.inner.now_ms()) {
+            return Ok(t);
+        }
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            let _flight = guard;
+            inner.acquire(false).await
+        })
+        .await
+        .unwrap_or(Err(ClientError::Unreachable(
+            "the token request task failed",
+        )))
+    }
+
+    /// Forget `token` (e.g. after the resource answered 401 `invalid_token`), so the next
+    /// call fetches a new one. A newer cached token is kept, and so is a token younger than
+    /// [`MIN_AGE_TO_INVALIDATE`]: a resource that refuses every token must not turn each
+    /// call into a token request (throttle).
+    pub fn invalidate(&self, token: &AccessToken) {
+        let now = self.inner.now_ms();
+        if now.saturating_sub(token.0.issued_ms) < MIN_AGE_TO_INVALIDATE.as_millis() as u64 {
+            return;
+        }
+        let mut s = self.inner.lock();
+        if s.token
+            .as_ref()
+            .is_some_and(|t| Arc::ptr_eq(&t.0, &token.0))
+        {
+            s.token = None;
+        }
+    }
+
+    fn maybe_renew(&self, t: &AccessToken, now: u64) {
+        if now < t.0.refresh_ms {
+            return;
+        }
+        {
+            let mut s = self.inner.lock();
+            if s.renewing || now < s.next_attempt_ms {
+                return;
+            }
+            s.renewing = true;
+        }
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            let _flight = inner.flight.clone().lock_owned().await;
+            let stale = inner
+                .lock()
+                .token
+                .as_ref()
+                .is_none_or(|t| inner.now_ms() >= t.0.refresh_ms);
+            if stale {
+                let _ = inner.acquire(true).await;
+            }
+            inner.lock().renewing = false;
+        });
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn now_ms(&self) -> u64 {
+        let now = self
+            .clock
+            .as_ref()
+            .map_or_else(SystemTime::now, |c| c.now());
+        now.duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    fn usable(&self, now: u64) -> Option<AccessToken> {
+        self.lock()
+            .token
+            .clone()
+            .filter(|t| now < t.0.usable_until_ms)
+    }
+
+    /// One token request; stores the result. `renewal` only changes the audit event.
+    async fn acquire(&self, renewal: bool) -> Result<AccessToken, ClientError> {
+        let now = self.now_ms();
+        {
+            let s = self.lock();
+            if s.failures > 0 && now < s.next_attempt_ms {
+                return Err(ClientError::Backoff {
+                    retry_after: Duration::from_millis(s.next_attempt_ms - now),
+                });
+            }
+        }
+        match self.request().await {
+            Ok(issued) => {
+                let lifetime = issued.lifetime;
+                let scope = issued.scope.clone();
+                let token =
+                    AccessToken::new(issued, self.now_ms(), self.skew, self.refresh_fraction);
+                tracing::info!(
+                    target: "a2a_guard::client",
+                    event = if renewal { "renewed" } else { "issued" },
+                    grant = "client_credentials",
+                    client_id = %self.endpoint.client_id,
+                    scope = %scope.as_deref().unwrap_or(&self.scope),
+                    resource = ?self.resources,
+                    lifetime_s = lifetime.as_secs(),
+                    jti = token.jti().unwrap_or(""),
+                    "access token acquired"
+                );
+                let mut s = self.lock();
+                s.token = Some(token.clone());
+                s.failures = 0;
+                s.next_attempt_ms = 0;
+                Ok(token)
+            }
+            Err(e) => {
+                let mut s = self.lock();
+                s.failures = s.failures.saturating_add(1);
+                let backoff = BACKOFF_START
+                    .saturating_mul(1 << (s.failures - 1).min(6))
+                    .min(BACKOFF_MAX);
+                let ms = backoff.as_millis() as u64;
+                // Full jitter on the upper half: between backoff/2 and backoff.
+                let wait = ms / 2 + random_u64() % (ms / 2 + 1);
+                s.next_attempt_ms = self.now_ms() + wait;
+                tracing::warn!(
+                    target: "a2a_guard::client",
+                    event = "failed",
+                    grant = "client_credentials",
+                    client_id = %self.endpoint.client_id,
+                    failures = s.failures,
+                    retry_in_ms = wait,
+                    error = %e,
+                    "token request failed"
+                );
+                Err(e)
+            }
+        }
+    }
+
+    async fn request(&self) -> Result<Issued, ClientError> {
+        let mut params: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
+        if !self.scope.is_empty() {
+            params.push(("scope", &self.scope));
+        }
+        for r in &self.resources {
+            params.push(("resource", r));
+        }
+        if let Some(a) = &self.audience {
+            params.push(("audience", a));
+        }
+        self.endpoint.post(&params).await
+    }
+}
+
+/// The `jti` of a JWT access token, for the audit event; `None` for opaque tokens. The
+/// token came from our own authorization server over TLS; nothing here is trusted for a
+/// decision.
+fn jwt_jti(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    #[derive(Deserialize)]
+    struct Jti {
+        jti: Option<String>,
+    }
+    let jti = serde_json::from_slice::<Jti>(&bytes).ok()?.jti?;
+    Some(jti.chars().take(64).collect())
+}
+
+fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    let _ = aws_lc_rs::rand::fill(&mut b);
+    u64::from_le_bytes(b)
+}
