@@ -34,7 +34,7 @@
 
 mod fetch;
 mod remote;
-mod snapshot;
+pub(crate) mod snapshot;
 
 use std::sync::Arc;
 use std::time::Duration;

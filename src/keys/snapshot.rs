@@ -143,21 +143,36 @@ fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
 }
 
 /// Owned by the process's effective user and not writable by group or others.
-#[cfg(unix)]
 fn only_we_could_write(meta: &std::fs::Metadata) -> Result<(), &'static str> {
+    owned_by_us_without(meta, 0o022, "writable by group or others")
+}
+
+/// Owned by the process's effective user, with none of the `forbidden` permission bits
+/// (`why` says which, when some are set). Shared by every file whose contents are trusted:
+/// the key snapshot here, a test issuer's private keys file.
+#[cfg(unix)]
+pub(crate) fn owned_by_us_without(
+    meta: &std::fs::Metadata,
+    forbidden: u32,
+    why: &'static str,
+) -> Result<(), &'static str> {
     use std::os::unix::fs::MetadataExt;
     if meta.uid() != rustix::process::geteuid().as_raw() {
         return Err("not owned by this user");
     }
-    if meta.mode() & 0o022 != 0 {
-        return Err("writable by group or others");
+    if meta.mode() & forbidden != 0 {
+        return Err(why);
     }
     Ok(())
 }
 
 /// No owner or mode bits to check here; the directory's ACL is the protection.
 #[cfg(not(unix))]
-fn only_we_could_write(_: &std::fs::Metadata) -> Result<(), &'static str> {
+pub(crate) fn owned_by_us_without(
+    _: &std::fs::Metadata,
+    _: u32,
+    _: &'static str,
+) -> Result<(), &'static str> {
     Ok(())
 }
 

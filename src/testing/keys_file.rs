@@ -121,19 +121,10 @@ pub(super) fn save(path: &Path, addr: SocketAddr, keys: &[SigningKey]) -> io::Re
 }
 
 /// Owned by this user, no permission bits for group or others: the file holds private keys.
-#[cfg(unix)]
 fn private_to_us(meta: &std::fs::Metadata) -> Result<(), &'static str> {
-    use std::os::unix::fs::MetadataExt;
-    if meta.uid() != rustix::process::geteuid().as_raw() {
-        return Err("not owned by this user");
-    }
-    if meta.mode() & 0o077 != 0 {
-        return Err("readable or writable by group or others (chmod 600 it)");
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn private_to_us(_: &std::fs::Metadata) -> Result<(), &'static str> {
-    Ok(())
+    crate::keys::snapshot::owned_by_us_without(
+        meta,
+        0o077,
+        "readable or writable by group or others (chmod 600 it)",
+    )
 }
