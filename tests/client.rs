@@ -423,16 +423,21 @@ mod exchange {
         let (issuer, exchange, _) = setup().await;
         let subject = issuer.token().scope("read:data").sign();
         let to = DelegateTo::resource(DOWNSTREAM).scope(["read:data"]);
-        let soon = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64
-            + 1;
+        let now = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+        };
+        // At least a second away whatever the fraction of the current second (`exp` has
+        // one-second grain), so the first two calls share the cached token.
+        let soon = now().as_secs() as i64 + 2;
         let a = exchange.exchange(&subject, Some(soon), &to).await.unwrap();
         let b = exchange.exchange(&subject, Some(soon), &to).await.unwrap();
         assert_eq!(a.secret(), b.secret());
         let before = issuer.token_requests();
-        tokio::time::sleep(Duration::from_millis(1100)).await;
+        while now().as_secs_f64() < soon as f64 + 0.05 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let c = exchange
             .exchange(&subject, Some(soon + 3600), &to)
             .await

@@ -1,7 +1,7 @@
 //! The token endpoint (RFC 6749 §3.2): one authenticated POST per token request, shared by
 //! every grant (client credentials, token exchange).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use secrecy::SecretString;
@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::ClientError;
 use super::credentials::{Secret, expose};
+use super::key::{ClientKey, JWT_BEARER_ASSERTION};
 use super::source::{DEFAULT_LIFETIME, MAX_LIFETIME};
 
 /// The largest token response read.
@@ -23,35 +24,65 @@ pub(crate) struct Issued {
     pub(crate) scope: Option<String>,
 }
 
-/// How a client authenticates at the token endpoint (RFC 6749 §2.3.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AuthMethod {
-    Basic,
-    Post,
+/// How a client authenticates at the token endpoint.
+pub(crate) enum ClientAuth {
+    /// `client_secret_basic` (RFC 6749 §2.3.1): HTTP Basic.
+    Basic(Secret),
+    /// `client_secret_post` (RFC 6749 §2.3.1): form parameters.
+    Post(Secret),
+    /// `private_key_jwt` (RFC 7523 §2.2): a fresh signed assertion per request, `aud` = the
+    /// authorization server's issuer identifier.
+    PrivateKeyJwt { key: ClientKey, audience: String },
+}
+
+impl ClientAuth {
+    /// The RFC 8414 `token_endpoint_auth_method` name, for audit events.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            ClientAuth::Basic(_) => "client_secret_basic",
+            ClientAuth::Post(_) => "client_secret_post",
+            ClientAuth::PrivateKeyJwt { .. } => "private_key_jwt",
+        }
+    }
 }
 
 pub(crate) struct Endpoint {
     pub(crate) url: reqwest::Url,
     pub(crate) client_id: String,
-    pub(crate) secret: Secret,
-    pub(crate) method: AuthMethod,
+    pub(crate) auth: ClientAuth,
     pub(crate) http: reqwest::Client,
 }
 
 impl Endpoint {
     /// POST one token request with these grant parameters, authenticated as the client.
     pub(crate) async fn post(&self, params: &[(&str, &str)]) -> Result<Issued, ClientError> {
-        let secret = self.secret.current()?;
-        let basic = self.method == AuthMethod::Basic;
-        // Built in one go: the serializer must not live across an await (it is not `Sync`).
+        // Read (and for a key, sign) before building the body: the serializer must not live
+        // across an await (it is not `Sync`), and nothing here awaits.
+        let mut basic = None;
+        let mut extra: Vec<(&str, SecretString)> = Vec::new();
+        match &self.auth {
+            ClientAuth::Basic(secret) => basic = Some(secret.current()?),
+            ClientAuth::Post(secret) => {
+                extra.push(("client_id", SecretString::from(self.client_id.clone())));
+                extra.push(("client_secret", secret.current()?));
+            }
+            ClientAuth::PrivateKeyJwt { key, audience } => {
+                let assertion = key.assertion(&self.client_id, audience, SystemTime::now())?;
+                extra.push(("client_id", SecretString::from(self.client_id.clone())));
+                extra.push((
+                    "client_assertion_type",
+                    SecretString::from(JWT_BEARER_ASSERTION.to_owned()),
+                ));
+                extra.push(("client_assertion", assertion));
+            }
+        }
         let body = SecretString::from({
             let mut form = url::form_urlencoded::Serializer::new(String::new());
             for (k, v) in params {
                 form.append_pair(k, v);
             }
-            if !basic {
-                form.append_pair("client_id", &self.client_id);
-                form.append_pair("client_secret", expose(&secret));
+            for (k, v) in &extra {
+                form.append_pair(k, expose(v));
             }
             form.finish()
         });
@@ -63,7 +94,7 @@ impl Endpoint {
                 http::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
             );
-        if basic {
+        if let Some(secret) = basic {
             // RFC 6749 §2.3.1: both parts form-urlencoded before Base64.
             let enc =
                 |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();

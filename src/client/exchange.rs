@@ -192,15 +192,14 @@ impl TokenExchange {
             .cache
             .try_get_with(key, async move {
                 let token = inner.request(&subject, &to).await?;
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64);
-                let token_ttl = token
-                    .usable_until()
-                    .duration_since(SystemTime::now())
-                    .unwrap_or_default();
+                let now = SystemTime::now();
+                let token_ttl = token.usable_until().duration_since(now).unwrap_or_default();
+                // To the millisecond: whole seconds of `now` would keep the entry up to a
+                // second past the subject's `exp`.
                 let subject_ttl = subject_exp.map_or(token_ttl, |e| {
-                    Duration::from_secs(u64::try_from(e - now).unwrap_or(0))
+                    (UNIX_EPOCH + Duration::from_secs(u64::try_from(e).unwrap_or(0)))
+                        .duration_since(now)
+                        .unwrap_or_default()
                 });
                 Ok::<_, ClientError>((token, token_ttl.min(subject_ttl)))
             })

@@ -46,6 +46,7 @@
 mod credentials;
 mod endpoint;
 mod exchange;
+mod key;
 mod layer;
 #[cfg(feature = "reqwest-middleware")]
 mod middleware;
@@ -55,6 +56,7 @@ pub use credentials::Secret;
 pub use exchange::{
     DEFAULT_EXCHANGE_CACHE_BYTES, DelegateTo, InboundToken, TokenExchange, TokenExchangeBuilder,
 };
+pub use key::{ASSERTION_LIFETIME, ClientKey};
 pub use layer::{AccessTokenFuture, AccessTokenLayer, AccessTokenService};
 #[cfg(feature = "reqwest-middleware")]
 pub use middleware::AccessTokenMiddleware;
@@ -100,4 +102,8 @@ pub enum ClientError {
     /// The client secret could not be read (file missing, unreadable, empty; variable unset).
     #[error("client secret: {0}")]
     Secret(&'static str),
+    /// The client's private key could not be read or used (file missing, not a PEM key, a
+    /// key type or algorithm that cannot sign).
+    #[error("client key: {0}")]
+    Key(&'static str),
 }

@@ -11,7 +11,8 @@ use serde::Deserialize;
 
 use super::ClientError;
 use super::credentials::{Secret, expose};
-use super::endpoint::{AuthMethod, Endpoint, Issued, REQUEST_TIMEOUT};
+use super::endpoint::{ClientAuth, Endpoint, Issued, REQUEST_TIMEOUT};
+use super::key::ClientKey;
 use crate::{Clock, ConfigError};
 
 /// How much of a token's lifetime passes before a caller triggers a background renewal.
@@ -117,7 +118,9 @@ pub struct ClientCredentials {
     endpoint: String,
     client_id: String,
     secret: Option<Secret>,
-    method: AuthMethod,
+    post: bool,
+    key: Option<ClientKey>,
+    issuer: Option<String>,
     scopes: Vec<String>,
     resources: Vec<String>,
     audience: Option<String>,
@@ -134,7 +137,9 @@ impl ClientCredentials {
             endpoint: token_endpoint.into(),
             client_id: client_id.into(),
             secret: None,
-            method: AuthMethod::Basic,
+            post: false,
+            key: None,
+            issuer: None,
             scopes: Vec::new(),
             resources: Vec::new(),
             audience: None,
@@ -153,7 +158,39 @@ impl ClientCredentials {
 
     /// Send the secret as form parameters instead (`client_secret_post`).
     pub fn secret_post(mut self) -> Self {
-        self.method = AuthMethod::Post;
+        self.post = true;
+        self
+    }
+
+    /// Authenticate with a signed assertion instead of a secret (`private_key_jwt`, RFC 7523
+    /// §2.2): no shared secret crosses the wire, and each request carries a fresh assertion
+    /// (new `jti`, [`ASSERTION_LIFETIME`](super::ASSERTION_LIFETIME)). Needs
+    /// [`issuer`](Self::issuer): the assertion's `aud` is the authorization server's issuer
+    /// identifier, as draft-ietf-oauth-rfc7523bis requires (an audience the server cannot
+    /// confuse with another endpoint's).
+    ///
+    /// ```
+    /// use a2a_guard::client::{ClientCredentials, ClientKey};
+    /// let tokens = ClientCredentials::new("https://auth.example.com/token", "orchestrator")
+    ///     .private_key_jwt(ClientKey::pem_file("/run/secrets/orchestrator.pem"))
+    ///     .issuer("https://auth.example.com")
+    ///     .build()
+    ///     .unwrap();
+    /// // Without the issuer there is no audience for the assertion:
+    /// assert!(ClientCredentials::new("https://auth.example.com/token", "orchestrator")
+    ///     .private_key_jwt(ClientKey::pem_file("/run/secrets/orchestrator.pem"))
+    ///     .build()
+    ///     .is_err());
+    /// ```
+    pub fn private_key_jwt(mut self, key: ClientKey) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// The authorization server's issuer identifier (RFC 8414 `issuer`): the `aud` of
+    /// `private_key_jwt` assertions.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
         self
     }
 
@@ -200,7 +237,7 @@ impl ClientCredentials {
     }
 
     /// Check the configuration. https only, plain http to loopback; no userinfo; a secret
-    /// is required; scopes must be RFC 6749 §3.3 tokens.
+    /// or a private key (with the issuer) is required; scopes must be RFC 6749 §3.3 tokens.
     pub fn build(self) -> Result<TokenSource, ConfigError> {
         let url = crate::keys::check_url(
             &self.endpoint,
@@ -217,10 +254,32 @@ impl ClientCredentials {
                 reason: "a token endpoint must not carry userinfo",
             });
         }
-        let secret = self.secret.ok_or(ConfigError::InvalidSetting {
-            name: "secret",
-            reason: "client credentials need a client secret",
-        })?;
+        let auth = match (self.secret, self.key) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::InvalidSetting {
+                    name: "secret",
+                    reason: "give a client secret or a private key, not both",
+                });
+            }
+            (None, None) => {
+                return Err(ConfigError::InvalidSetting {
+                    name: "secret",
+                    reason: "client credentials need a client secret or a private key",
+                });
+            }
+            (Some(secret), None) if self.post => ClientAuth::Post(secret),
+            (Some(secret), None) => ClientAuth::Basic(secret),
+            (None, Some(key)) => ClientAuth::PrivateKeyJwt {
+                key,
+                audience: self.issuer.filter(|i| !i.is_empty()).ok_or(
+                    ConfigError::InvalidSetting {
+                        name: "issuer",
+                        reason: "private_key_jwt needs the authorization server's issuer \
+                                 identifier: it is the assertion's aud",
+                    },
+                )?,
+            },
+        };
         if self.client_id.is_empty() {
             return Err(ConfigError::InvalidSetting {
                 name: "client_id",
@@ -246,8 +305,7 @@ impl ClientCredentials {
                 endpoint: Arc::new(Endpoint {
                     url,
                     client_id: self.client_id,
-                    secret,
-                    method: self.method,
+                    auth,
                     http,
                 }),
                 scope: self.scopes.join(" "),
@@ -420,6 +478,7 @@ impl Inner {
                     event = if renewal { "renewed" } else { "issued" },
                     grant = "client_credentials",
                     client_id = %self.endpoint.client_id,
+                    auth = self.endpoint.auth.name(),
                     scope = %scope.as_deref().unwrap_or(&self.scope),
                     resource = ?self.resources,
                     lifetime_s = lifetime.as_secs(),
@@ -447,6 +506,7 @@ impl Inner {
                     event = "failed",
                     grant = "client_credentials",
                     client_id = %self.endpoint.client_id,
+                    auth = self.endpoint.auth.name(),
                     failures = s.failures,
                     retry_in_ms = wait,
                     error = %e,

@@ -87,6 +87,7 @@ pub struct TestIssuerBuilder {
     algorithms: Vec<Algorithm>,
     keys_file: Option<PathBuf>,
     clients: HashMap<String, String>,
+    client_keys: HashMap<String, Vec<Value>>,
 }
 
 impl fmt::Debug for TestIssuerBuilder {
@@ -151,6 +152,27 @@ impl TestIssuerBuilder {
         self
     }
 
+    /// Registers a client that authenticates with `private_key_jwt` (RFC 7523 §2.2) under
+    /// this public JWK (e.g. `client::ClientKey::public_jwk`). The endpoint checks the
+    /// assertion's signature, `iss` = `sub` = the client ID, `aud` (the issuer or the token
+    /// endpoint URL), `exp` (in the future, at most 5 minutes ahead) and refuses a `jti` seen
+    /// before (`invalid_client`). Call again to add another key for the same client.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// use a2a_guard::{Algorithm, testing::{SigningKey, TestIssuer}};
+    /// let agent_key = SigningKey::generate(Algorithm::ES256);
+    /// let issuer = TestIssuer::builder()
+    ///     .client_key("orchestrator", agent_key.public_jwk())
+    ///     .start()
+    ///     .await?;
+    /// # let _ = issuer; Ok(()) }
+    /// ```
+    pub fn client_key(mut self, id: impl Into<String>, jwk: Value) -> Self {
+        self.client_keys.entry(id.into()).or_default().push(jwk);
+        self
+    }
+
     /// Keep the issuer's identity — its address, so its `iss` — and its signing keys in this
     /// file, so tokens it minted stay valid when the process restarts (a demo's printed
     /// `curl` lines, a local development loop). The first start binds an ephemeral port,
@@ -209,7 +231,11 @@ impl TestIssuerBuilder {
             format!("http://{addr}"),
             self.audience.clone(),
         ));
-        lock(&state.config).clients = self.clients;
+        {
+            let mut config = lock(&state.config);
+            config.clients = self.clients;
+            config.client_keys = self.client_keys;
+        }
         let loaded = saved.is_some();
         let mut added = false;
         {
@@ -260,6 +286,7 @@ impl TestIssuer {
             algorithms: DEFAULT_ALGORITHMS.to_vec(),
             keys_file: None,
             clients: HashMap::new(),
+            client_keys: HashMap::new(),
         }
     }
 
@@ -388,6 +415,16 @@ impl TestIssuer {
     pub fn set_token_lifetime(&self, lifetime: std::time::Duration) {
         lock(&self.inner.state.config).token_lifetime =
             Some(i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX).max(1));
+    }
+
+    /// Adds a public key for a `private_key_jwt` client at run time (key rotation: register
+    /// the new key, then switch the agent to it). See [`TestIssuerBuilder::client_key`].
+    pub fn add_client_key(&self, id: impl Into<String>, jwk: Value) {
+        lock(&self.inner.state.config)
+            .client_keys
+            .entry(id.into())
+            .or_default()
+            .push(jwk);
     }
 
     /// Requests that reached the token endpoint, whatever the behavior.

@@ -160,6 +160,28 @@ impl SigningKey {
         }
     }
 
+    /// The private key as a PKCS#8 PEM (`BEGIN PRIVATE KEY`), e.g. for an agent under test
+    /// that authenticates with `private_key_jwt` (`client::ClientKey::pem`). `None` for the
+    /// fixed 1024-bit key.
+    ///
+    /// ```
+    /// # use a2a_guard::{Algorithm, testing::SigningKey};
+    /// let pem = SigningKey::generate(Algorithm::EdDSA).to_pem().unwrap();
+    /// assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+    /// ```
+    pub fn to_pem(&self) -> Option<String> {
+        use base64::Engine as _;
+        let der = self.to_pkcs8()?;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            pem.push_str(std::str::from_utf8(line).ok()?);
+            pem.push('\n');
+        }
+        pem.push_str("-----END PRIVATE KEY-----\n");
+        Some(pem)
+    }
+
     /// A key read back from [`to_pkcs8`](Self::to_pkcs8); `None` if `der` is not a key of
     /// `alg`'s type (an RSA key must be at least 2048 bits).
     pub(super) fn from_pkcs8(alg: Algorithm, kid: String, der: &[u8]) -> Option<SigningKey> {

@@ -101,6 +101,10 @@ pub(super) struct Config {
     pub(super) discovery_issuer: Option<String>,
     /// Client id → secret, for the token endpoint.
     pub(super) clients: HashMap<String, String>,
+    /// Client id → its public JWKs, for `private_key_jwt`.
+    pub(super) client_keys: HashMap<String, Vec<Value>>,
+    /// `jti`s of client assertions already used, with their `exp` (pruned when past).
+    pub(super) used_assertions: HashMap<String, i64>,
     pub(super) token_behavior: Behavior,
     /// `expires_in` of issued tokens, when not the default.
     pub(super) token_lifetime: Option<i64>,
@@ -137,7 +141,8 @@ impl ServerState {
             "jwks_uri": format!("{}{JWKS_PATH}", self.issuer),
             "token_endpoint": format!("{}{TOKEN_PATH}", self.issuer),
             "grant_types_supported": ["client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+            "token_endpoint_auth_signing_alg_values_supported": Algorithm::ALL,
             "response_types_supported": ["token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": Algorithm::ALL,

@@ -55,30 +55,15 @@ pub(super) async fn serve_token(
             (Some(_), Some(_)) => Err(()),
         }
     };
-    let (Ok(grant), Ok(scope), Ok(resource), Ok(form_id), Ok(form_secret)) = (
-        param("grant_type"),
-        param("scope"),
-        param("resource"),
-        param("client_id"),
-        param("client_secret"),
-    ) else {
+    let (Ok(grant), Ok(scope), Ok(resource)) =
+        (param("grant_type"), param("scope"), param("resource"))
+    else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
     };
-    // RFC 6749 §2.3.1: HTTP Basic (names form-urlencoded first) or the two form parameters,
-    // never both.
-    let basic = headers.get(AUTHORIZATION).map(basic_credentials);
-    let (client_id, secret) = match (basic, form_id, form_secret) {
-        (Some(Some(creds)), None, None) => creds,
-        (None, Some(id), Some(secret)) => (id.to_owned(), secret.to_owned()),
-        _ => return invalid_client(),
+    let client_id = match authenticate_client(&state, &headers, &param) {
+        Ok(id) => id,
+        Err(failure) => return failure.response(),
     };
-    let known = lock(&state.config).clients.get(&client_id).cloned();
-    let secret_ok = known.is_some_and(|k| {
-        aws_lc_rs::constant_time::verify_slices_are_equal(k.as_bytes(), secret.as_bytes()).is_ok()
-    });
-    if !secret_ok {
-        return invalid_client();
-    }
     let mut extra = Map::new();
     let mut scope = scope.map(str::to_owned);
     match grant {
@@ -129,6 +114,128 @@ pub(super) async fn serve_token(
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
+
+/// A form parameter: `Ok(None)` when absent, `Err` when repeated (RFC 6749 §3.2).
+type Param<'a> = dyn Fn(&str) -> Result<Option<&'a str>, ()> + 'a;
+
+/// Why client authentication failed.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum AuthFailure {
+    /// A repeated parameter (400 `invalid_request`).
+    InvalidRequest,
+    /// Unknown client, wrong secret, bad assertion, or no or several methods (401).
+    InvalidClient,
+}
+
+impl AuthFailure {
+    pub(super) fn response(self) -> Response {
+        match self {
+            AuthFailure::InvalidRequest => oauth_error(StatusCode::BAD_REQUEST, "invalid_request"),
+            AuthFailure::InvalidClient => invalid_client(),
+        }
+    }
+}
+
+/// Client authentication (RFC 6749 §2.3.1, RFC 7523 §2.2): exactly one of HTTP Basic, the
+/// `client_id` + `client_secret` form parameters, or a `private_key_jwt` assertion. Returns
+/// the authenticated client ID.
+pub(super) fn authenticate_client<'a>(
+    state: &ServerState,
+    headers: &HeaderMap,
+    param: &Param<'a>,
+) -> Result<String, AuthFailure> {
+    let (Ok(form_id), Ok(form_secret), Ok(assertion_type), Ok(assertion)) = (
+        param("client_id"),
+        param("client_secret"),
+        param("client_assertion_type"),
+        param("client_assertion"),
+    ) else {
+        return Err(AuthFailure::InvalidRequest);
+    };
+    let basic = headers.get(AUTHORIZATION).map(basic_credentials);
+    match (basic, form_id, form_secret, assertion_type, assertion) {
+        (Some(Some((id, secret))), None, None, None, None) => check_secret(state, id, &secret),
+        (None, Some(id), Some(secret), None, None) => check_secret(state, id.to_owned(), secret),
+        (None, id, None, Some(JWT_BEARER), Some(assertion)) => {
+            check_assertion(state, id, assertion).ok_or(AuthFailure::InvalidClient)
+        }
+        _ => Err(AuthFailure::InvalidClient),
+    }
+}
+
+fn check_secret(state: &ServerState, id: String, secret: &str) -> Result<String, AuthFailure> {
+    let known = lock(&state.config).clients.get(&id).cloned();
+    let ok = known.is_some_and(|k| {
+        aws_lc_rs::constant_time::verify_slices_are_equal(k.as_bytes(), secret.as_bytes()).is_ok()
+    });
+    if ok {
+        Ok(id)
+    } else {
+        Err(AuthFailure::InvalidClient)
+    }
+}
+
+/// RFC 7523 §2.2 / §3: a JWT signed by one of the client's registered keys, `iss` = `sub` =
+/// the client, `aud` this issuer or its token endpoint, `exp` in the future and at most
+/// 5 minutes ahead, a `jti` never seen before.
+fn check_assertion(state: &ServerState, form_id: Option<&str>, assertion: &str) -> Option<String> {
+    let mut parts = assertion.split('.');
+    let (Some(h), Some(p), Some(sig), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let decode = |s: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s)
+            .ok()
+    };
+    let header: Value = serde_json::from_slice(&decode(h)?).ok()?;
+    let claims: Value = serde_json::from_slice(&decode(p)?).ok()?;
+    let sig = decode(sig)?;
+    let alg: Algorithm = header["alg"].as_str()?.parse().ok()?;
+    let client_id = claims["iss"].as_str()?;
+    if claims["sub"].as_str() != Some(client_id) || form_id.is_some_and(|id| id != client_id) {
+        return None;
+    }
+    let token_endpoint = format!("{}{}", state.issuer, super::server::TOKEN_PATH);
+    let aud_ok = |a: &Value| {
+        a.as_str()
+            .is_some_and(|a| a == state.issuer || a == token_endpoint)
+    };
+    let aud = &claims["aud"];
+    if !(aud_ok(aud) || aud.as_array().is_some_and(|a| a.iter().any(aud_ok))) {
+        return None;
+    }
+    let now = now_unix();
+    let exp = claims["exp"].as_i64()?;
+    if exp <= now || exp > now + 300 {
+        return None;
+    }
+    let jti = claims["jti"].as_str().filter(|j| !j.is_empty())?;
+    let mut config = lock(&state.config);
+    let kid = header["kid"].as_str();
+    let verified = config.client_keys.get(client_id)?.iter().any(|jwk| {
+        (kid.is_none() || jwk.get("kid").is_none() || jwk["kid"].as_str() == kid)
+            && crate::jwk::VerifyingKey::from_jwk(jwk)
+                .is_ok_and(|k| k.verify(alg, format!("{h}.{p}").as_bytes(), &sig))
+    });
+    if !verified {
+        return None;
+    }
+    // Replay: a `jti` is accepted once while its assertion could still be used.
+    config.used_assertions.retain(|_, e| *e > now);
+    if config.used_assertions.len() >= 100_000 {
+        return None;
+    }
+    if config.used_assertions.insert(jti.to_owned(), exp).is_some() {
+        return None;
+    }
+    Some(client_id.to_owned())
+}
+
+/// RFC 7523 §2.2.
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// An RFC 9068 access token for `client_id`: `aud` is the RFC 8707 `resource` when asked for,
 /// the issuer's audience otherwise; signed with the RS256 key (or any key held).
