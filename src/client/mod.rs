@@ -44,6 +44,7 @@
 //! token or the secret.
 
 mod credentials;
+mod discovery;
 mod endpoint;
 mod exchange;
 mod key;
@@ -53,6 +54,7 @@ mod middleware;
 mod source;
 
 pub use credentials::Secret;
+pub use discovery::{AuthorizationServer, DiscoveredResource, ResourceDiscovery};
 pub use exchange::{
     DEFAULT_EXCHANGE_CACHE_BYTES, DelegateTo, InboundToken, TokenExchange, TokenExchangeBuilder,
 };
@@ -106,4 +108,8 @@ pub enum ClientError {
     /// key type or algorithm that cannot sign).
     #[error("client key: {0}")]
     Key(&'static str),
+    /// Discovery failed: metadata unreachable or refused, a document that names another
+    /// issuer or resource, or no authorization server this client trusts.
+    #[error("discovery: {0}")]
+    Discovery(String),
 }

@@ -203,7 +203,10 @@ pub(crate) fn build_client(
 pub const MAX_REDIRECTS: usize = 3;
 
 impl HttpSettings {
-    async fn get_json(&self, url: &str) -> Result<(Value, Option<Duration>), FetchError> {
+    pub(crate) async fn get_json(
+        &self,
+        url: &str,
+    ) -> Result<(Value, Option<Duration>), FetchError> {
         check_url(url, self.allow_http, self.allow_loopback).map_err(FetchError::RefusedUrl)?;
         let mut res = self
             .client
