@@ -73,7 +73,9 @@
 //! |---|---|---|
 //! | `axum` | yes | the axum 0.8 extractors [`Claims`], [`OptionalClaims`], [`Principal`] |
 //! | `testing` | no | [`testing::TestIssuer`]: keys, JWKS, discovery, minting, DPoP proofs, failure modes |
-//! | `redis` | no | [`pop::RedisReplayStore`]: DPoP replay protection shared by a fleet |
+//! | `redis` | no | [`pop::RedisReplayStore`]: DPoP replay protection shared by a fleet; with `client`, `client::RedisTokenCache` |
+//! | `client` | no | `client`: this agent's own tokens (client credentials, `private_key_jwt`, exchange, discovery) and the outgoing layer |
+//! | `reqwest-middleware` | no | `client::AccessTokenMiddleware` for reqwest |
 //!
 //! ## Modules
 //!

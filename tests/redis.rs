@@ -2,7 +2,8 @@
 //! its own server (the binary must be installed: `scripts/test.sh` does that).
 #![cfg(all(feature = "testing", feature = "redis"))]
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::Duration;
 
 use a2a_guard::pop::{DpopConfig, EvictionPolicyCheck, RedisReplayStore, ReplayStore};
@@ -11,61 +12,9 @@ use a2a_guard::{Algorithm, ConfigError, Validator};
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
+use common::redis::{redis, redis_with};
 use http::Request;
 use tower::ServiceExt;
-
-struct Redis {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn redis() -> Redis {
-    redis_with(&[]).await
-}
-
-async fn redis_with(extra: &[&str]) -> Redis {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("redis-server")
-        .args([
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .args(extra)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server must be installed (scripts/test.sh installs it)");
-    let server = Redis {
-        child,
-        url: format!("redis://127.0.0.1:{port}/"),
-    };
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("redis-server did not start");
-}
 
 #[tokio::test]
 async fn set_if_absent_is_atomic_and_expires() {

@@ -47,6 +47,8 @@ mod credentials;
 mod discovery;
 mod endpoint;
 mod exchange;
+#[cfg(feature = "redis")]
+mod fleet;
 mod key;
 mod layer;
 #[cfg(feature = "reqwest-middleware")]
@@ -58,6 +60,8 @@ pub use discovery::{AuthorizationServer, DiscoveredResource, ResourceDiscovery};
 pub use exchange::{
     DEFAULT_EXCHANGE_CACHE_BYTES, DelegateTo, InboundToken, TokenExchange, TokenExchangeBuilder,
 };
+#[cfg(feature = "redis")]
+pub use fleet::RedisTokenCache;
 pub use key::{ASSERTION_LIFETIME, ClientKey};
 pub use layer::{AccessTokenFuture, AccessTokenLayer, AccessTokenService};
 #[cfg(feature = "reqwest-middleware")]

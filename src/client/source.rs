@@ -64,17 +64,29 @@ impl AccessToken {
     /// A token just issued at `now_ms` (on the source's clock).
     pub(crate) fn new(issued: Issued, now_ms: u64, skew: Duration, fraction: f64) -> Self {
         let life_ms = issued.lifetime.as_millis() as u64;
+        Self::with_times(issued.value, now_ms, now_ms + life_ms, skew, fraction)
+    }
+
+    /// A token issued at `issued_ms` that expires at `expires_ms` (`issued_ms < expires_ms`).
+    pub(crate) fn with_times(
+        value: SecretString,
+        issued_ms: u64,
+        expires_ms: u64,
+        skew: Duration,
+        fraction: f64,
+    ) -> Self {
+        let life_ms = expires_ms.saturating_sub(issued_ms);
         let skew_ms = (skew.as_millis() as u64).min(life_ms / 10);
         // Up to 10 % of the lifetime earlier, so a fleet does not renew in step.
         let jitter = random_u64() % (life_ms / 10 + 1);
         let refresh = ((life_ms as f64) * fraction) as u64;
-        let jti = jwt_jti(expose(&issued.value));
+        let jti = jwt_jti(expose(&value));
         AccessToken(Arc::new(Cached {
-            value: issued.value,
-            issued_ms: now_ms,
-            refresh_ms: now_ms + refresh.saturating_sub(jitter),
-            usable_until_ms: now_ms + life_ms - skew_ms,
-            expires_ms: now_ms + life_ms,
+            value,
+            issued_ms,
+            refresh_ms: issued_ms + refresh.saturating_sub(jitter),
+            usable_until_ms: expires_ms - skew_ms,
+            expires_ms,
             jti,
         }))
     }
@@ -128,6 +140,8 @@ pub struct ClientCredentials {
     refresh_fraction: f64,
     clock: Option<Arc<dyn Clock>>,
     http: Option<reqwest::Client>,
+    #[cfg(feature = "redis")]
+    shared: Option<super::RedisTokenCache>,
 }
 
 impl ClientCredentials {
@@ -147,6 +161,8 @@ impl ClientCredentials {
             refresh_fraction: DEFAULT_REFRESH_FRACTION,
             clock: None,
             http: None,
+            #[cfg(feature = "redis")]
+            shared: None,
         }
     }
 
@@ -229,6 +245,15 @@ impl ClientCredentials {
         self
     }
 
+    /// Share tokens with the other instances of a fleet through Redis (feature `redis`): a
+    /// cold fleet makes one token request, not one per instance; Redis down, each instance
+    /// goes on alone. See [`RedisTokenCache`](super::RedisTokenCache).
+    #[cfg(feature = "redis")]
+    pub fn shared_cache(mut self, cache: super::RedisTokenCache) -> Self {
+        self.shared = Some(cache);
+        self
+    }
+
     /// Your own HTTP client (private CA, proxy). Its redirects are not followed for token
     /// requests only if you configured it so; the built-in client follows none.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
@@ -300,6 +325,20 @@ impl ClientCredentials {
                 .build()
                 .map_err(|e| ConfigError::HttpClient(e.to_string()))?,
         };
+        let scope = self.scopes.join(" ");
+        // Everything that changes the token names its shared-cache entry.
+        #[cfg(feature = "redis")]
+        let fleet = self.shared.map(|cache| {
+            let resources = self.resources.join("\n");
+            let key = cache.key_for(&[
+                url.as_str(),
+                &self.client_id,
+                &scope,
+                &resources,
+                self.audience.as_deref().unwrap_or(""),
+            ]);
+            (cache, key)
+        });
         Ok(TokenSource {
             inner: Arc::new(Inner {
                 endpoint: Arc::new(Endpoint {
@@ -308,7 +347,7 @@ impl ClientCredentials {
                     auth,
                     http,
                 }),
-                scope: self.scopes.join(" "),
+                scope,
                 resources: self.resources,
                 audience: self.audience,
                 skew: self.skew,
@@ -316,6 +355,8 @@ impl ClientCredentials {
                 clock: self.clock,
                 state: Mutex::new(State::default()),
                 flight: Arc::new(tokio::sync::Mutex::new(())),
+                #[cfg(feature = "redis")]
+                fleet,
             }),
         })
     }
@@ -349,6 +390,9 @@ pub(super) struct Inner {
     state: Mutex<State>,
     /// Held for the whole of one token request: the single flight.
     flight: Arc<tokio::sync::Mutex<()>>,
+    /// The fleet's shared cache and this source's keys in it.
+    #[cfg(feature = "redis")]
+    fleet: Option<(super::RedisTokenCache, super::fleet::FleetKey)>,
 }
 
 #[derive(Default)]
@@ -467,24 +511,8 @@ impl Inner {
                 });
             }
         }
-        match self.request().await {
-            Ok(issued) => {
-                let lifetime = issued.lifetime;
-                let scope = issued.scope.clone();
-                let token =
-                    AccessToken::new(issued, self.now_ms(), self.skew, self.refresh_fraction);
-                tracing::info!(
-                    target: "a2a_guard::client",
-                    event = if renewal { "renewed" } else { "issued" },
-                    grant = "client_credentials",
-                    client_id = %self.endpoint.client_id,
-                    auth = self.endpoint.auth.name(),
-                    scope = %scope.as_deref().unwrap_or(&self.scope),
-                    resource = ?self.resources,
-                    lifetime_s = lifetime.as_secs(),
-                    jti = token.jti().unwrap_or(""),
-                    "access token acquired"
-                );
+        match self.obtain(renewal).await {
+            Ok(token) => {
                 let mut s = self.lock();
                 s.token = Some(token.clone());
                 s.failures = 0;
@@ -515,6 +543,94 @@ impl Inner {
                 Err(e)
             }
         }
+    }
+
+    /// A new token: from the fleet's shared cache when another instance already has a newer
+    /// one, else from the token endpoint (one instance of the fleet asks; the others wait
+    /// for its answer). Without a shared cache, or with Redis unreachable: the endpoint.
+    async fn obtain(&self, renewal: bool) -> Result<AccessToken, ClientError> {
+        #[cfg(feature = "redis")]
+        if let Some((cache, key)) = &self.fleet {
+            let held = self.lock().token.as_ref().map_or(0, |t| t.0.expires_ms);
+            let skew = self.skew;
+            let now = self.now_ms();
+            // Newer than ours and usable for a while yet.
+            let fresh = |s: &super::fleet::Shared| {
+                s.expires_ms > held
+                    && now + (skew.as_millis() as u64).min((s.expires_ms - s.issued_ms) / 10)
+                        < s.expires_ms
+            };
+            if let Some(shared) = cache.get(key).await.filter(|s| fresh(s)) {
+                return Ok(self.adopt(shared));
+            }
+            match cache.lock(key).await {
+                Some(Some(id)) => {
+                    let result = self.issue(renewal).await;
+                    if let Ok(t) = &result {
+                        let shared = super::fleet::Shared {
+                            value: t.0.value.clone(),
+                            issued_ms: t.0.issued_ms,
+                            expires_ms: t.0.expires_ms,
+                        };
+                        let ttl = Duration::from_millis(
+                            t.0.usable_until_ms.saturating_sub(self.now_ms()),
+                        );
+                        cache.put(key, &shared, ttl).await;
+                    }
+                    cache.unlock(key, &id).await;
+                    return result;
+                }
+                Some(None) => {
+                    if let Some(shared) = cache.wait_for(key, fresh).await {
+                        return Ok(self.adopt(shared));
+                    }
+                }
+                None => {}
+            }
+        }
+        self.issue(renewal).await
+    }
+
+    /// A token another instance of the fleet obtained.
+    #[cfg(feature = "redis")]
+    fn adopt(&self, shared: super::fleet::Shared) -> AccessToken {
+        let token = AccessToken::with_times(
+            shared.value,
+            shared.issued_ms,
+            shared.expires_ms,
+            self.skew,
+            self.refresh_fraction,
+        );
+        tracing::debug!(
+            target: "a2a_guard::client",
+            event = "shared",
+            grant = "client_credentials",
+            client_id = %self.endpoint.client_id,
+            jti = token.jti().unwrap_or(""),
+            "access token taken from the fleet's shared cache"
+        );
+        token
+    }
+
+    /// One token request to the endpoint, audited.
+    async fn issue(&self, renewal: bool) -> Result<AccessToken, ClientError> {
+        let issued = self.request().await?;
+        let lifetime = issued.lifetime;
+        let scope = issued.scope.clone();
+        let token = AccessToken::new(issued, self.now_ms(), self.skew, self.refresh_fraction);
+        tracing::info!(
+            target: "a2a_guard::client",
+            event = if renewal { "renewed" } else { "issued" },
+            grant = "client_credentials",
+            client_id = %self.endpoint.client_id,
+            auth = self.endpoint.auth.name(),
+            scope = %scope.as_deref().unwrap_or(&self.scope),
+            resource = ?self.resources,
+            lifetime_s = lifetime.as_secs(),
+            jti = token.jti().unwrap_or(""),
+            "access token acquired"
+        );
+        Ok(token)
     }
 
     async fn request(&self) -> Result<Issued, ClientError> {

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod redis;
+
 use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;
