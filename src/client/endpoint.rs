@@ -22,6 +22,8 @@ pub(crate) struct Issued {
     pub(crate) value: SecretString,
     pub(crate) lifetime: Duration,
     pub(crate) scope: Option<String>,
+    /// A DPoP-bound token (`token_type` `DPoP`).
+    pub(crate) dpop: bool,
 }
 
 /// How a client authenticates at the token endpoint.
@@ -51,11 +53,29 @@ pub(crate) struct Endpoint {
     pub(crate) client_id: String,
     pub(crate) auth: ClientAuth,
     pub(crate) http: reqwest::Client,
+    /// DPoP proofs for token requests (and the resources the tokens go to).
+    pub(crate) dpop: Option<std::sync::Arc<super::dpop::Prover>>,
 }
 
 impl Endpoint {
     /// POST one token request with these grant parameters, authenticated as the client.
     pub(crate) async fn post(&self, params: &[(&str, &str)]) -> Result<Issued, ClientError> {
+        // RFC 9449 §8: one retry when the server wants a DPoP nonce. The retry carries a new
+        // proof and, with `private_key_jwt`, a new assertion (a new `jti`).
+        match self.post_once(params).await {
+            Err(Retry::Nonce) => match self.post_once(params).await {
+                Err(Retry::Nonce) => Err(ClientError::Dpop(
+                    "the token endpoint asked for a DPoP nonce twice",
+                )),
+                Err(Retry::Failed(e)) => Err(e),
+                Ok(issued) => Ok(issued),
+            },
+            Err(Retry::Failed(e)) => Err(e),
+            Ok(issued) => Ok(issued),
+        }
+    }
+
+    async fn post_once(&self, params: &[(&str, &str)]) -> Result<Issued, Retry> {
         // Read (and for a key, sign) before building the body: the serializer must not live
         // across an await (it is not `Sync`), and nothing here awaits.
         let mut basic = None;
@@ -94,6 +114,10 @@ impl Endpoint {
                 http::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
             );
+        if let Some(prover) = &self.dpop {
+            let proof = prover.proof("POST", self.url.as_str(), None)?;
+            req = req.header("dpop", proof);
+        }
         if let Some(secret) = basic {
             // RFC 6749 §2.3.1: both parts form-urlencoded before Base64.
             let enc =
@@ -123,11 +147,31 @@ impl Endpoint {
                 })
             })?;
         let status = res.status();
+        let headers = res.headers().clone();
         let bytes = read_capped(res).await?;
-        if !status.is_success() {
-            return Err(refused(status.as_u16(), &bytes));
+        if let Some(prover) = &self.dpop {
+            let fresh = prover.remember_nonce(self.url.as_str(), &headers);
+            if fresh && super::dpop::asks_for_nonce(status.as_u16(), &headers, Some(&bytes)) {
+                return Err(Retry::Nonce);
+            }
         }
-        parse_success(&bytes)
+        if !status.is_success() {
+            return Err(refused(status.as_u16(), &bytes).into());
+        }
+        Ok(parse_success(&bytes, self.dpop.is_some())?)
+    }
+}
+
+/// Why one attempt did not give a token.
+enum Retry {
+    /// The server asked for a new DPoP nonce: try once more.
+    Nonce,
+    Failed(ClientError),
+}
+
+impl From<ClientError> for Retry {
+    fn from(e: ClientError) -> Self {
+        Retry::Failed(e)
     }
 }
 async fn read_capped(mut res: reqwest::Response) -> Result<Vec<u8>, ClientError> {
@@ -153,13 +197,20 @@ struct Success {
     scope: Option<String>,
 }
 
-fn parse_success(bytes: &[u8]) -> Result<Issued, ClientError> {
+fn parse_success(bytes: &[u8], dpop: bool) -> Result<Issued, ClientError> {
     let s: Success = serde_json::from_slice(bytes)
         .map_err(|_| ClientError::InvalidResponse("not an RFC 6749 §5.1 token response"))?;
     let value = SecretString::from(s.access_token);
-    // RFC 6749 §7.1 / RFC 6750: this source sends Bearer tokens.
-    if !s.token_type.eq_ignore_ascii_case("bearer") {
-        return Err(ClientError::InvalidResponse("token_type is not Bearer"));
+    // RFC 6749 §7.1: Bearer, or DPoP when a proof was sent (RFC 9449 §5). A Bearer token in
+    // answer to a DPoP request is refused: the binding asked for would silently be missing.
+    match (dpop, s.token_type.to_ascii_lowercase().as_str()) {
+        (false, "bearer") | (true, "dpop") => {}
+        (true, "bearer") => {
+            return Err(ClientError::InvalidResponse(
+                "a DPoP-bound token was asked for and a Bearer token came back",
+            ));
+        }
+        _ => return Err(ClientError::InvalidResponse("unexpected token_type")),
     }
     if expose(&value).is_empty()
         || !expose(&value)
@@ -185,6 +236,7 @@ fn parse_success(bytes: &[u8]) -> Result<Issued, ClientError> {
         value,
         lifetime,
         scope: s.scope,
+        dpop,
     })
 }
 
@@ -226,11 +278,14 @@ mod tests {
     #[test]
     fn token_responses_are_checked() {
         let ok = br#"{"access_token":"abc.def-ghi","token_type":"bearer","expires_in":20}"#;
-        let issued = parse_success(ok).unwrap();
+        let issued = parse_success(ok, false).unwrap();
         assert_eq!(expose(&issued.value), "abc.def-ghi");
         assert_eq!(issued.lifetime, Duration::from_secs(20));
         let no_exp = br#"{"access_token":"a","token_type":"Bearer"}"#;
-        assert_eq!(parse_success(no_exp).unwrap().lifetime, DEFAULT_LIFETIME);
+        assert_eq!(
+            parse_success(no_exp, false).unwrap().lifetime,
+            DEFAULT_LIFETIME
+        );
         for bad in [
             &br#"{"access_token":"a","token_type":"mac"}"#[..],
             br#"{"access_token":"a b","token_type":"Bearer"}"#,
@@ -241,7 +296,7 @@ mod tests {
             b"not json",
         ] {
             assert!(
-                parse_success(bad).is_err(),
+                parse_success(bad, false).is_err(),
                 "{}",
                 String::from_utf8_lossy(bad)
             );

@@ -259,6 +259,8 @@ pub(crate) struct FleetKey {
 /// A token as stored in Redis.
 pub(crate) struct Shared {
     pub(crate) value: SecretString,
+    /// DPoP-bound (`d`) or Bearer (`b`).
+    pub(crate) dpop: bool,
     pub(crate) issued_ms: u64,
     pub(crate) expires_ms: u64,
 }
@@ -266,26 +268,33 @@ pub(crate) struct Shared {
 impl Shared {
     fn encode(&self) -> String {
         format!(
-            "v1:{}:{}:{}",
+            "v1:{}:{}:{}:{}",
             self.issued_ms,
             self.expires_ms,
+            if self.dpop { 'd' } else { 'b' },
             expose(&self.value)
         )
     }
 
     fn decode(raw: &str) -> Option<Shared> {
-        let mut parts = raw.splitn(4, ':');
+        let mut parts = raw.splitn(5, ':');
         if parts.next()? != "v1" {
             return None;
         }
         let issued_ms = parts.next()?.parse().ok()?;
         let expires_ms: u64 = parts.next()?.parse().ok()?;
+        let dpop = match parts.next()? {
+            "d" => true,
+            "b" => false,
+            _ => return None,
+        };
         let value = parts.next()?;
         if value.is_empty() || expires_ms <= issued_ms {
             return None;
         }
         Some(Shared {
             value: SecretString::from(value.to_owned()),
+            dpop,
             issued_ms,
             expires_ms,
         })
@@ -306,13 +315,22 @@ mod tests {
     fn stored_tokens_round_trip_and_garbage_is_ignored() {
         let s = Shared {
             value: SecretString::from("abc.def:ghi".to_owned()),
+            dpop: true,
             issued_ms: 10,
             expires_ms: 20,
         };
         let d = Shared::decode(&s.encode()).unwrap();
         assert_eq!(expose(&d.value), "abc.def:ghi");
-        assert_eq!((d.issued_ms, d.expires_ms), (10, 20));
-        for bad in ["", "v2:1:2:x", "v1:1:2:", "v1:5:2:x", "v1:a:2:x", "v1:1:2"] {
+        assert_eq!((d.issued_ms, d.expires_ms, d.dpop), (10, 20, true));
+        for bad in [
+            "",
+            "v2:1:2:b:x",
+            "v1:1:2:b:",
+            "v1:5:2:b:x",
+            "v1:a:2:b:x",
+            "v1:1:2:b",
+            "v1:1:2:x:y",
+        ] {
             assert!(Shared::decode(bad).is_none(), "{bad}");
         }
     }

@@ -79,6 +79,64 @@ impl ClientKey {
         Self::from_secret(Secret::file(path))
     }
 
+    /// A fresh key held in memory only (and gone with the process): what a DPoP key usually
+    /// is (RFC 9449 §2: the client's key, not registered anywhere). `ES256` (P-256),
+    /// `ES384`, `EdDSA` (Ed25519), or an RSA algorithm (2048 bits).
+    ///
+    /// ```
+    /// use a2a_guard::{Algorithm, client::ClientKey};
+    /// let key = ClientKey::generate(Algorithm::ES256)?;
+    /// assert_eq!(key.thumbprint()?.len(), 43); // RFC 7638, base64url SHA-256
+    /// # Ok::<(), a2a_guard::client::ClientError>(())
+    /// ```
+    pub fn generate(alg: Algorithm) -> Result<Self, ClientError> {
+        use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+        let failed = |_| ClientError::Key("key generation failed");
+        let der: Vec<u8> = match alg.key_kind() {
+            KeyKind::Rsa => {
+                let pair =
+                    RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map_err(failed)?;
+                AsDer::<Pkcs8V1Der>::as_der(&pair)
+                    .map_err(failed)?
+                    .as_ref()
+                    .to_vec()
+            }
+            KeyKind::EcP256 => EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
+                .map_err(failed)?
+                .to_pkcs8v1()
+                .map_err(failed)?
+                .as_ref()
+                .to_vec(),
+            KeyKind::EcP384 => EcdsaKeyPair::generate(&signature::ECDSA_P384_SHA384_FIXED_SIGNING)
+                .map_err(failed)?
+                .to_pkcs8v1()
+                .map_err(failed)?
+                .as_ref()
+                .to_vec(),
+            KeyKind::Ed25519 => Ed25519KeyPair::generate()
+                .map_err(failed)?
+                .to_pkcs8()
+                .map_err(failed)?
+                .as_ref()
+                .to_vec(),
+        };
+        let b64 = SecretString::from(base64::engine::general_purpose::STANDARD.encode(&der));
+        // Zero the DER copy too.
+        let _ = SecretString::from(String::from_utf8_lossy(&der).into_owned());
+        let pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            expose(&b64)
+        );
+        Ok(Self::pem(pem).alg(alg))
+    }
+
+    /// The RFC 7638 JWK thumbprint of the public key: what a DPoP-bound token's `cnf.jkt`
+    /// names.
+    pub fn thumbprint(&self) -> Result<String, ClientError> {
+        crate::pop::jwk_thumbprint(&self.signer()?.public_jwk())
+            .ok_or(ClientError::Key("no thumbprint for this key"))
+    }
+
     fn from_secret(pem: Secret) -> Self {
         ClientKey {
             pem: Arc::new(pem),

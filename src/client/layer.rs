@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use http::{HeaderValue, Request, header};
+use http::{Request, header};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -64,9 +64,9 @@ pub struct AccessTokenService<S> {
 /// The future of [`AccessTokenService`].
 pub type AccessTokenFuture<R> = Pin<Box<dyn Future<Output = Result<R, BoxError>> + Send>>;
 
-impl<S, B> Service<Request<B>> for AccessTokenService<S>
+impl<S, B, RB> Service<Request<B>> for AccessTokenService<S>
 where
-    S: Service<Request<B>> + Clone + Send + 'static,
+    S: Service<Request<B>, Response = http::Response<RB>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
     B: Send + 'static,
@@ -88,11 +88,15 @@ where
             // Never forward what came in: the header is ours or absent, never the caller's.
             req.headers_mut().remove(header::AUTHORIZATION);
             let token = source.token().await?;
-            let mut v = HeaderValue::try_from(format!("Bearer {}", token.secret()))
-                .map_err(|_| super::ClientError::InvalidResponse("token not usable in a header"))?;
-            v.set_sensitive(true);
-            req.headers_mut().insert(header::AUTHORIZATION, v);
-            inner.call(req).await.map_err(Into::into)
+            let url = req.uri().to_string();
+            let method = req.method().as_str().to_owned();
+            super::dpop::authorize(req.headers_mut(), &token, source.prover(), &method, &url)?;
+            let res = inner.call(req).await.map_err(Into::into)?;
+            // A resource's `DPoP-Nonce` goes into the next proof for its origin (RFC 9449 §9).
+            if let Some(prover) = source.prover().filter(|_| token.is_dpop_bound()) {
+                prover.remember_nonce(&url, res.headers());
+            }
+            Ok(res)
         })
     }
 }

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use http::{Extensions, HeaderValue, StatusCode, header};
+use http::{Extensions, StatusCode, header};
 use reqwest_middleware::{Middleware, Next};
 
 use super::{AccessToken, ClientError, TokenSource};
@@ -37,14 +37,14 @@ impl AccessTokenMiddleware {
     }
 }
 
-fn authorize(req: &mut reqwest::Request, token: &AccessToken) -> Result<(), ClientError> {
-    let mut v = HeaderValue::try_from(format!("Bearer {}", token.secret()))
-        .map_err(|_| ClientError::InvalidResponse("token not usable in a header"))?;
-    v.set_sensitive(true);
-    // Never forward what came in: the header is ours, whatever the caller set.
-    req.headers_mut().remove(header::AUTHORIZATION);
-    req.headers_mut().insert(header::AUTHORIZATION, v);
-    Ok(())
+fn authorize(
+    req: &mut reqwest::Request,
+    token: &AccessToken,
+    source: &TokenSource,
+) -> Result<(), ClientError> {
+    let url = req.url().to_string();
+    let method = req.method().as_str().to_owned();
+    super::dpop::authorize(req.headers_mut(), token, source.prover(), &method, &url)
 }
 
 /// RFC 6750 §3.1: the resource says this token is no good (not: scope, not: no token).
@@ -79,9 +79,25 @@ impl Middleware for AccessTokenMiddleware {
                 .token()
                 .await
                 .map_err(reqwest_middleware::Error::middleware)?;
-            authorize(&mut req, &token).map_err(reqwest_middleware::Error::middleware)?;
-            let replay = req.try_clone();
-            let res = next.clone().run(req, extensions).await?;
+            authorize(&mut req, &token, &self.source)
+                .map_err(reqwest_middleware::Error::middleware)?;
+            let url = req.url().to_string();
+            let mut replay = req.try_clone();
+            let mut res = next.clone().run(req, extensions).await?;
+            // RFC 9449 §9: a resource that wants a (new) nonce answers 401 `use_dpop_nonce`
+            // with `DPoP-Nonce`; retry once with the same token and a proof carrying it.
+            if let Some(prover) = self.source.prover().filter(|_| token.is_dpop_bound()) {
+                let fresh = prover.remember_nonce(&url, res.headers());
+                if fresh
+                    && super::dpop::asks_for_nonce(res.status().as_u16(), res.headers(), None)
+                    && let Some(mut again) = replay.take()
+                {
+                    replay = again.try_clone();
+                    authorize(&mut again, &token, &self.source)
+                        .map_err(reqwest_middleware::Error::middleware)?;
+                    res = next.clone().run(again, extensions).await?;
+                }
+            }
             if !invalid_token(&res) {
                 return Ok(res);
             }
@@ -96,7 +112,8 @@ impl Middleware for AccessTokenMiddleware {
             if fresh.secret() == token.secret() {
                 return Ok(res);
             }
-            authorize(&mut again, &fresh).map_err(reqwest_middleware::Error::middleware)?;
+            authorize(&mut again, &fresh, &self.source)
+                .map_err(reqwest_middleware::Error::middleware)?;
             next.run(again, extensions).await
         })
     }

@@ -45,6 +45,7 @@
 
 mod credentials;
 mod discovery;
+mod dpop;
 mod endpoint;
 mod exchange;
 #[cfg(feature = "redis")]
@@ -116,4 +117,8 @@ pub enum ClientError {
     /// issuer or resource, or no authorization server this client trusts.
     #[error("discovery: {0}")]
     Discovery(String),
+    /// A DPoP proof could not be made (no absolute request URL, key unusable) or the server
+    /// kept asking for nonces.
+    #[error("DPoP: {0}")]
+    Dpop(&'static str),
 }

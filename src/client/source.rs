@@ -50,6 +50,8 @@ struct Cached {
     usable_until_ms: u64,
     expires_ms: u64,
     jti: Option<String>,
+    /// Bound to the source's DPoP key (`token_type` `DPoP`).
+    dpop: bool,
 }
 
 impl std::fmt::Debug for AccessToken {
@@ -64,12 +66,20 @@ impl AccessToken {
     /// A token just issued at `now_ms` (on the source's clock).
     pub(crate) fn new(issued: Issued, now_ms: u64, skew: Duration, fraction: f64) -> Self {
         let life_ms = issued.lifetime.as_millis() as u64;
-        Self::with_times(issued.value, now_ms, now_ms + life_ms, skew, fraction)
+        Self::with_times(
+            issued.value,
+            issued.dpop,
+            now_ms,
+            now_ms + life_ms,
+            skew,
+            fraction,
+        )
     }
 
     /// A token issued at `issued_ms` that expires at `expires_ms` (`issued_ms < expires_ms`).
     pub(crate) fn with_times(
         value: SecretString,
+        dpop: bool,
         issued_ms: u64,
         expires_ms: u64,
         skew: Duration,
@@ -88,6 +98,7 @@ impl AccessToken {
             usable_until_ms: expires_ms - skew_ms,
             expires_ms,
             jti,
+            dpop,
         }))
     }
 
@@ -104,6 +115,12 @@ impl AccessToken {
     /// The token itself, for an `Authorization` header.
     pub fn secret(&self) -> &str {
         expose(&self.0.value)
+    }
+
+    /// Whether the token is bound to the source's DPoP key (RFC 9449): it is then sent as
+    /// `Authorization: DPoP …` with a proof, never as a Bearer token.
+    pub fn is_dpop_bound(&self) -> bool {
+        self.0.dpop
     }
 
     /// When it expires.
@@ -142,6 +159,7 @@ pub struct ClientCredentials {
     http: Option<reqwest::Client>,
     #[cfg(feature = "redis")]
     shared: Option<super::RedisTokenCache>,
+    dpop: Option<ClientKey>,
 }
 
 impl ClientCredentials {
@@ -163,6 +181,7 @@ impl ClientCredentials {
             http: None,
             #[cfg(feature = "redis")]
             shared: None,
+            dpop: None,
         }
     }
 
@@ -242,6 +261,27 @@ impl ClientCredentials {
     /// The clock the cache reads (default: the system clock). For tests.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Ask for DPoP-bound tokens (RFC 9449): each token request carries a proof signed with
+    /// `key`, the token comes back bound to it (`token_type` `DPoP`; a Bearer answer is
+    /// refused), and [`AccessTokenLayer`](super::AccessTokenLayer) /
+    /// `AccessTokenMiddleware` send it as `Authorization: DPoP …` with a fresh proof (`ath`,
+    /// `htu` of the request, the origin's nonce) — a stolen token is useless without the
+    /// key. Server nonces are remembered per origin; a token endpoint's `use_dpop_nonce` is
+    /// retried once.
+    ///
+    /// ```
+    /// use a2a_guard::{Algorithm, client::{ClientCredentials, ClientKey, Secret}};
+    /// let tokens = ClientCredentials::new("https://auth.example.com/token", "orchestrator")
+    ///     .secret(Secret::env("ORCHESTRATOR_SECRET"))
+    ///     .dpop(ClientKey::generate(Algorithm::ES256)?)
+    ///     .build()?;
+    /// # let _ = tokens; Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn dpop(mut self, key: ClientKey) -> Self {
+        self.dpop = Some(key);
         self
     }
 
@@ -326,6 +366,14 @@ impl ClientCredentials {
                 .map_err(|e| ConfigError::HttpClient(e.to_string()))?,
         };
         let scope = self.scopes.join(" ");
+        // The key is read now: a DPoP key that cannot sign is a configuration error.
+        let jkt = match &self.dpop {
+            Some(key) => Some(key.thumbprint().map_err(|_| ConfigError::InvalidSetting {
+                name: "dpop",
+                reason: "the DPoP key cannot be read or used",
+            })?),
+            None => None,
+        };
         // Everything that changes the token names its shared-cache entry.
         #[cfg(feature = "redis")]
         let fleet = self.shared.map(|cache| {
@@ -336,9 +384,12 @@ impl ClientCredentials {
                 &scope,
                 &resources,
                 self.audience.as_deref().unwrap_or(""),
+                jkt.as_deref().unwrap_or(""),
             ]);
             (cache, key)
         });
+        #[cfg(not(feature = "redis"))]
+        let _ = jkt;
         Ok(TokenSource {
             inner: Arc::new(Inner {
                 endpoint: Arc::new(Endpoint {
@@ -346,6 +397,7 @@ impl ClientCredentials {
                     client_id: self.client_id,
                     auth,
                     http,
+                    dpop: self.dpop.map(|k| Arc::new(super::dpop::Prover::new(k))),
                 }),
                 scope,
                 resources: self.resources,
@@ -430,6 +482,11 @@ impl TokenSource {
         .unwrap_or(Err(ClientError::Unreachable(
             "the token request task failed",
         )))
+    }
+
+    /// The DPoP prover, when tokens are DPoP-bound.
+    pub(crate) fn prover(&self) -> Option<&super::dpop::Prover> {
+        self.inner.endpoint.dpop.as_deref()
     }
 
     /// Forget `token` (e.g. after the resource answered 401 `invalid_token`), so the next
@@ -569,6 +626,7 @@ impl Inner {
                     if let Ok(t) = &result {
                         let shared = super::fleet::Shared {
                             value: t.0.value.clone(),
+                            dpop: t.0.dpop,
                             issued_ms: t.0.issued_ms,
                             expires_ms: t.0.expires_ms,
                         };
@@ -596,6 +654,7 @@ impl Inner {
     fn adopt(&self, shared: super::fleet::Shared) -> AccessToken {
         let token = AccessToken::with_times(
             shared.value,
+            shared.dpop,
             shared.issued_ms,
             shared.expires_ms,
             self.skew,

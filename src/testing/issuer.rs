@@ -427,6 +427,20 @@ impl TestIssuer {
             .push(jwk);
     }
 
+    /// Make the token endpoint require this DPoP nonce in proofs (RFC 9449 §8): a proof
+    /// without it gets 400 `use_dpop_nonce` with a `DPoP-Nonce` header. `None` stops
+    /// requiring one. Call again to rotate it.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let issuer = a2a_guard::testing::TestIssuer::start().await?;
+    /// issuer.require_dpop_nonce(Some("nonce-1"));
+    /// # Ok(()) }
+    /// ```
+    pub fn require_dpop_nonce(&self, nonce: Option<&str>) {
+        lock(&self.inner.state.config).dpop_nonce = nonce.map(str::to_owned);
+    }
+
     /// Requests that reached the token endpoint, whatever the behavior.
     pub fn token_requests(&self) -> usize {
         self.inner.state.token_requests.load(Ordering::SeqCst)

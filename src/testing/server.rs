@@ -103,8 +103,11 @@ pub(super) struct Config {
     pub(super) clients: HashMap<String, String>,
     /// Client id → its public JWKs, for `private_key_jwt`.
     pub(super) client_keys: HashMap<String, Vec<Value>>,
-    /// `jti`s of client assertions already used, with their `exp` (pruned when past).
+    /// `jti`s of client assertions (and `dpop:`-prefixed DPoP proofs) already used, with
+    /// their `exp` (pruned when past).
     pub(super) used_assertions: HashMap<String, i64>,
+    /// The DPoP nonce the token endpoint requires, when it requires one.
+    pub(super) dpop_nonce: Option<String>,
     pub(super) token_behavior: Behavior,
     /// `expires_in` of issued tokens, when not the default.
     pub(super) token_lifetime: Option<i64>,
@@ -143,6 +146,7 @@ impl ServerState {
             "grant_types_supported": ["client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
             "token_endpoint_auth_signing_alg_values_supported": Algorithm::ALL,
+            "dpop_signing_alg_values_supported": Algorithm::ALL,
             "response_types_supported": ["token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": Algorithm::ALL,

@@ -64,6 +64,11 @@ pub(super) async fn serve_token(
         Ok(id) => id,
         Err(failure) => return failure.response(),
     };
+    // RFC 9449 §5: a DPoP proof binds the token to its key (`cnf.jkt`).
+    let jkt = match check_dpop_proof(&state, &headers) {
+        Ok(jkt) => jkt,
+        Err(response) => return *response,
+    };
     let mut extra = Map::new();
     let mut scope = scope.map(str::to_owned);
     match grant {
@@ -94,13 +99,16 @@ pub(super) async fn serve_token(
         }
         _ => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
     }
+    if let Some(jkt) = &jkt {
+        extra.insert("cnf".into(), json!({ "jkt": jkt }));
+    }
     let scope = scope.as_deref();
     let Some(token) = mint(&state, &client_id, scope, resource, lifetime, extra) else {
         return oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error");
     };
     let mut doc = json!({
         "access_token": token,
-        "token_type": "Bearer",
+        "token_type": if jkt.is_some() { "DPoP" } else { "Bearer" },
         "expires_in": lifetime,
         "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
     });
@@ -232,6 +240,84 @@ fn check_assertion(state: &ServerState, form_id: Option<&str>, assertion: &str) 
         return None;
     }
     Some(client_id.to_owned())
+}
+
+/// The DPoP proof of a token request (RFC 9449 §4.3, §8): `None` without one; the key's
+/// thumbprint when valid; a 400 `invalid_dpop_proof`, or `use_dpop_nonce` with the current
+/// `DPoP-Nonce` when nonces are required and the proof lacks it.
+fn check_dpop_proof(
+    state: &ServerState,
+    headers: &HeaderMap,
+) -> Result<Option<String>, Box<Response>> {
+    let mut values = headers.get_all("dpop").iter();
+    let proof = match (values.next(), values.next()) {
+        (None, _) => return Ok(None),
+        (Some(v), None) => v.to_str().ok(),
+        (Some(_), Some(_)) => None,
+    };
+    let bad = || Box::new(oauth_error(StatusCode::BAD_REQUEST, "invalid_dpop_proof"));
+    let proof = proof.filter(|p| p.len() <= 8 * 1024).ok_or_else(bad)?;
+    let mut parts = proof.split('.');
+    let (Some(h), Some(p), Some(sig), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    let decode = |s: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s)
+            .ok()
+    };
+    let header: Value = decode(h)
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(bad)?;
+    let claims: Value = decode(p)
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(bad)?;
+    let sig = decode(sig).ok_or_else(bad)?;
+    let alg: Algorithm = header["alg"]
+        .as_str()
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(bad)?;
+    let jwk = &header["jwk"];
+    let verified = header["typ"] == "dpop+jwt"
+        && jwk.get("d").is_none()
+        && crate::jwk::VerifyingKey::from_jwk(jwk)
+            .is_ok_and(|k| k.verify(alg, format!("{h}.{p}").as_bytes(), &sig));
+    let token_endpoint = format!("{}{}", state.issuer, super::server::TOKEN_PATH);
+    let now = now_unix();
+    let iat = claims["iat"].as_i64().unwrap_or(i64::MIN);
+    let jti = claims["jti"].as_str().filter(|j| !j.is_empty());
+    if !verified
+        || claims["htm"] != "POST"
+        || claims["htu"].as_str() != Some(token_endpoint.as_str())
+        || (iat - now).abs() > 60
+        || jti.is_none()
+    {
+        return Err(bad());
+    }
+    let mut config = lock(&state.config);
+    if let Some(nonce) = config.dpop_nonce.clone()
+        && claims["nonce"].as_str() != Some(nonce.as_str())
+    {
+        let mut response = json_body(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": "use_dpop_nonce", "error_description": "a DPoP nonce is required"}),
+        );
+        if let Ok(v) = HeaderValue::from_str(&nonce) {
+            response.headers_mut().insert("dpop-nonce", v);
+        }
+        return Err(Box::new(response));
+    }
+    // Replay: a proof's `jti` is accepted once within its window.
+    let key = format!("dpop:{}", jti.unwrap_or_default());
+    config.used_assertions.retain(|_, e| *e > now);
+    if config.used_assertions.len() >= 100_000
+        || config.used_assertions.insert(key, now + 120).is_some()
+    {
+        return Err(bad());
+    }
+    crate::pop::jwk_thumbprint(jwk).map(Some).ok_or_else(bad)
 }
 
 /// RFC 7523 §2.2.
