@@ -232,6 +232,50 @@ async fn the_layer_sends_its_own_token_never_the_inbound_one() {
 }
 
 #[tokio::test]
+async fn the_layer_drops_a_token_the_resource_calls_invalid() {
+    let issuer = issuer().await;
+    let clock = ManualClock::now_real();
+    let tokens = source(&issuer, &clock);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    // A resource that refuses the first token it sees with 401 invalid_token.
+    let svc = tower::ServiceBuilder::new()
+        .layer(AccessTokenLayer::new(tokens.clone()))
+        .service(tower::service_fn(move |req: http::Request<String>| {
+            let auth = req.headers()["authorization"].to_str().unwrap().to_owned();
+            let mut s = s.lock().unwrap();
+            let refuse = s.is_empty() || s[0] == auth;
+            s.push(auth);
+            let mut res = http::Response::new(String::new());
+            if refuse {
+                *res.status_mut() = http::StatusCode::UNAUTHORIZED;
+                res.headers_mut().insert(
+                    "www-authenticate",
+                    http::HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+                );
+            }
+            async move { Ok::<_, std::convert::Infallible>(res) }
+        }));
+    // Older than MIN_AGE_TO_INVALIDATE, so the refusal drops it.
+    tokens.token().await.unwrap();
+    clock.advance(Duration::from_secs(11));
+    let first = svc
+        .clone()
+        .oneshot(http::Request::new(String::new()))
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 401);
+    let second = svc
+        .oneshot(http::Request::new(String::new()))
+        .await
+        .unwrap();
+    assert_eq!(second.status(), 200);
+    assert_eq!(issuer.token_requests(), 2);
+    let seen = seen.lock().unwrap();
+    assert_ne!(seen[0], seen[1]);
+}
+
+#[tokio::test]
 async fn client_authentication_errors_are_typed_and_secrets_never_print() {
     let issuer = issuer().await;
     let endpoint = format!("{}/token", issuer.issuer());

@@ -96,7 +96,23 @@ where
             if let Some(prover) = source.prover().filter(|_| token.is_dpop_bound()) {
                 prover.remember_nonce(&url, res.headers());
             }
+            // The resource says this token is no good: the next call gets another one
+            // (throttled, see `TokenSource::invalidate`). The request is not replayed here:
+            // its body may be a stream; `AccessTokenMiddleware` replays reqwest requests.
+            if invalid_token(res.status().as_u16(), res.headers()) {
+                source.invalidate(&token);
+            }
             Ok(res)
         })
     }
+}
+
+/// RFC 6750 §3.1: a 401 whose challenge says this token is no good (not: scope, not: no
+/// token), for the Bearer and the DPoP scheme alike.
+pub(crate) fn invalid_token(status: u16, headers: &http::HeaderMap) -> bool {
+    status == 401
+        && headers.get_all(header::WWW_AUTHENTICATE).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|s| s.contains("error=\"invalid_token\""))
+        })
 }

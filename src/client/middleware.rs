@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use http::{Extensions, StatusCode, header};
+use http::Extensions;
 use reqwest_middleware::{Middleware, Next};
 
 use super::{AccessToken, ClientError, TokenSource};
@@ -47,19 +47,6 @@ fn authorize(
     super::dpop::authorize(req.headers_mut(), token, source.prover(), &method, &url)
 }
 
-/// RFC 6750 §3.1: the resource says this token is no good (not: scope, not: no token).
-fn invalid_token(res: &reqwest::Response) -> bool {
-    res.status() == StatusCode::UNAUTHORIZED
-        && res
-            .headers()
-            .get_all(header::WWW_AUTHENTICATE)
-            .iter()
-            .any(|v| {
-                v.to_str()
-                    .is_ok_and(|s| s.contains("error=\"invalid_token\""))
-            })
-}
-
 impl Middleware for AccessTokenMiddleware {
     fn handle<'a, 'b, 'c, 'd>(
         &'a self,
@@ -98,7 +85,7 @@ impl Middleware for AccessTokenMiddleware {
                     res = next.clone().run(again, extensions).await?;
                 }
             }
-            if !invalid_token(&res) {
+            if !super::layer::invalid_token(res.status().as_u16(), res.headers()) {
                 return Ok(res);
             }
             self.source.invalidate(&token);
