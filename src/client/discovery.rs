@@ -125,9 +125,13 @@ impl AuthorizationServer {
     }
 
     /// A [`ClientCredentials`] for `client_id` with this server's token endpoint and issuer
-    /// (the `aud` of `private_key_jwt` assertions) filled in.
+    /// (the `aud` of `private_key_jwt` assertions) filled in; with
+    /// [`tls_client_auth`](ClientCredentials::tls_client_auth), token requests go to
+    /// [`mtls_token_endpoint`](Self::mtls_token_endpoint) when the server has one.
     pub fn client_credentials(&self, client_id: impl Into<String>) -> ClientCredentials {
-        ClientCredentials::new(self.token_endpoint.clone(), client_id).issuer(self.issuer.clone())
+        ClientCredentials::new(self.token_endpoint.clone(), client_id)
+            .issuer(self.issuer.clone())
+            .mtls_endpoint(self.mtls_token_endpoint.clone())
     }
 }
 

@@ -35,6 +35,9 @@ pub(crate) enum ClientAuth {
     /// `private_key_jwt` (RFC 7523 §2.2): a fresh signed assertion per request, `aud` = the
     /// authorization server's issuer identifier.
     PrivateKeyJwt { key: ClientKey, audience: String },
+    /// `tls_client_auth` / `self_signed_tls_client_auth` (RFC 8705 §2): the TLS client
+    /// certificate authenticates; the form carries `client_id` only.
+    Tls(super::tls::SharedTlsClient),
 }
 
 impl ClientAuth {
@@ -44,6 +47,7 @@ impl ClientAuth {
             ClientAuth::Basic(_) => "client_secret_basic",
             ClientAuth::Post(_) => "client_secret_post",
             ClientAuth::PrivateKeyJwt { .. } => "private_key_jwt",
+            ClientAuth::Tls(_) => "tls_client_auth",
         }
     }
 }
@@ -58,6 +62,15 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
+    /// The HTTP client for this request: with TLS client authentication, the one presenting
+    /// the current certificate (rebuilt when its file changed).
+    fn client(&self) -> Result<reqwest::Client, ClientError> {
+        match &self.auth {
+            ClientAuth::Tls(tls) => tls.client(),
+            _ => Ok(self.http.clone()),
+        }
+    }
+
     /// POST one token request with these grant parameters, authenticated as the client.
     pub(crate) async fn post(&self, params: &[(&str, &str)]) -> Result<Issued, ClientError> {
         // RFC 9449 §8: one retry when the server wants a DPoP nonce. The retry carries a new
@@ -95,6 +108,9 @@ impl Endpoint {
                 ));
                 extra.push(("client_assertion", assertion));
             }
+            ClientAuth::Tls(_) => {
+                extra.push(("client_id", SecretString::from(self.client_id.clone())));
+            }
         }
         let body = SecretString::from({
             let mut form = url::form_urlencoded::Serializer::new(String::new());
@@ -107,7 +123,7 @@ impl Endpoint {
             form.finish()
         });
         let mut req = self
-            .http
+            .client()?
             .post(self.url.clone())
             .header(http::header::ACCEPT, "application/json")
             .header(

@@ -55,6 +55,7 @@ mod layer;
 #[cfg(feature = "reqwest-middleware")]
 mod middleware;
 mod source;
+mod tls;
 
 pub use credentials::Secret;
 pub use discovery::{AuthorizationServer, DiscoveredResource, ResourceDiscovery};
@@ -71,6 +72,7 @@ pub use source::{
     AccessToken, ClientCredentials, DEFAULT_EXPIRY_SKEW, DEFAULT_LIFETIME,
     DEFAULT_REFRESH_FRACTION, MIN_AGE_TO_INVALIDATE, TokenSource,
 };
+pub use tls::TlsIdentity;
 
 use std::time::Duration;
 

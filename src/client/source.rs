@@ -160,6 +160,9 @@ pub struct ClientCredentials {
     #[cfg(feature = "redis")]
     shared: Option<super::RedisTokenCache>,
     dpop: Option<ClientKey>,
+    tls: Option<super::TlsIdentity>,
+    roots: Vec<reqwest::Certificate>,
+    mtls_endpoint: Option<String>,
 }
 
 impl ClientCredentials {
@@ -182,6 +185,9 @@ impl ClientCredentials {
             #[cfg(feature = "redis")]
             shared: None,
             dpop: None,
+            tls: None,
+            roots: Vec::new(),
+            mtls_endpoint: None,
         }
     }
 
@@ -264,6 +270,40 @@ impl ClientCredentials {
         self
     }
 
+    /// Authenticate with this agent's TLS client certificate (`tls_client_auth` or
+    /// `self_signed_tls_client_auth`, RFC 8705 §2) instead of a secret or key. The form
+    /// carries `client_id` only; the certificate files are re-read when they change. When
+    /// the builder came from [`AuthorizationServer::client_credentials`](super::AuthorizationServer::client_credentials)
+    /// and the server publishes `mtls_endpoint_aliases`, token requests go to the alias.
+    /// Not combinable with [`http_client`](Self::http_client) (the client presenting the
+    /// certificate is built here); use [`root_certificate`](Self::root_certificate) for a
+    /// private CA.
+    ///
+    /// ```
+    /// use a2a_guard::client::{ClientCredentials, TlsIdentity};
+    /// let tokens = ClientCredentials::new("https://mtls.auth.example.com/token", "orchestrator")
+    ///     .tls_client_auth(TlsIdentity::pem_files("/run/secrets/agent.crt", "/run/secrets/agent.key"))
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    pub fn tls_client_auth(mut self, identity: super::TlsIdentity) -> Self {
+        self.tls = Some(identity);
+        self
+    }
+
+    /// Trust this CA certificate for the token endpoint, besides the system's (a private
+    /// authorization server). May be called several times.
+    pub fn root_certificate(mut self, cert: reqwest::Certificate) -> Self {
+        self.roots.push(cert);
+        self
+    }
+
+    /// The `mtls_endpoint_aliases.token_endpoint` of discovery, used with TLS client auth.
+    pub(crate) fn mtls_endpoint(mut self, url: Option<String>) -> Self {
+        self.mtls_endpoint = url;
+        self
+    }
+
     /// Ask for DPoP-bound tokens (RFC 9449): each token request carries a proof signed with
     /// `key`, the token comes back bound to it (`token_type` `DPoP`; a Bearer answer is
     /// refused), and [`AccessTokenLayer`](super::AccessTokenLayer) /
@@ -303,7 +343,13 @@ impl ClientCredentials {
 
     /// Check the configuration. https only, plain http to loopback; no userinfo; a secret
     /// or a private key (with the issuer) is required; scopes must be RFC 6749 §3.3 tokens.
-    pub fn build(self) -> Result<TokenSource, ConfigError> {
+    pub fn build(mut self) -> Result<TokenSource, ConfigError> {
+        // RFC 8705 §5: a client authenticating with its certificate uses the mTLS alias.
+        if self.tls.is_some()
+            && let Some(alias) = self.mtls_endpoint.take()
+        {
+            self.endpoint = alias;
+        }
         let url = crate::keys::check_url(
             &self.endpoint,
             false,
@@ -319,22 +365,34 @@ impl ClientCredentials {
                 reason: "a token endpoint must not carry userinfo",
             });
         }
-        let auth = match (self.secret, self.key) {
-            (Some(_), Some(_)) => {
+        if self.tls.is_some() && self.http.is_some() {
+            return Err(ConfigError::InvalidSetting {
+                name: "http_client",
+                reason: "TLS client authentication builds its own HTTP client \
+                         (use root_certificate for a private CA)",
+            });
+        }
+        let auth = match (self.secret, self.key, self.tls) {
+            (None, None, Some(identity)) => ClientAuth::Tls(std::sync::Arc::new(
+                super::tls::TlsClient::new(identity, self.roots.clone()),
+            )),
+            (None, None, None) => {
                 return Err(ConfigError::InvalidSetting {
                     name: "secret",
-                    reason: "give a client secret or a private key, not both",
+                    reason: "client credentials need a client secret, a private key or a \
+                             TLS client certificate",
                 });
             }
-            (None, None) => {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
                 return Err(ConfigError::InvalidSetting {
                     name: "secret",
-                    reason: "client credentials need a client secret or a private key",
+                    reason: "give one of a client secret, a private key, a TLS client \
+                             certificate",
                 });
             }
-            (Some(secret), None) if self.post => ClientAuth::Post(secret),
-            (Some(secret), None) => ClientAuth::Basic(secret),
-            (None, Some(key)) => ClientAuth::PrivateKeyJwt {
+            (Some(secret), None, None) if self.post => ClientAuth::Post(secret),
+            (Some(secret), None, None) => ClientAuth::Basic(secret),
+            (None, Some(key), None) => ClientAuth::PrivateKeyJwt {
                 key,
                 audience: self.issuer.filter(|i| !i.is_empty()).ok_or(
                     ConfigError::InvalidSetting {
@@ -362,6 +420,7 @@ impl ClientCredentials {
             None => reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(REQUEST_TIMEOUT)
+                .tls_certs_merge(self.roots)
                 .build()
                 .map_err(|e| ConfigError::HttpClient(e.to_string()))?,
         };
