@@ -179,6 +179,8 @@ pub struct RegisteredClaims {
     pub acr: Option<String>,
     /// When the user behind the token authenticated (OIDC Core §2, RFC 9068 §2.2.1).
     pub auth_time: Option<NumericDate>,
+    /// Session id (OpenID Front-/Back-Channel Logout), read by revocation epochs.
+    pub sid: Option<String>,
 }
 
 /// A verified token's identity: registered claims, the caller's own claims `C`, and the

@@ -62,6 +62,10 @@ pub enum AuthError {
     /// `exp` is in the past (beyond leeway).
     #[error("the token has expired")]
     Expired,
+    /// The token was revoked: its `jti`, or its subject, client or session before it was
+    /// issued, is on the validator's [deny-list](crate::revocation::Revocations).
+    #[error("the token has been revoked")]
+    Revoked,
     /// `nbf` is in the future (beyond leeway).
     #[error("the token is not valid yet")]
     NotYetValid,
@@ -195,6 +199,7 @@ impl AuthError {
             AuthError::UnknownKey => "unknown_key",
             AuthError::InvalidSignature => "invalid_signature",
             AuthError::Expired => "expired",
+            AuthError::Revoked => "revoked",
             AuthError::NotYetValid => "not_yet_valid",
             AuthError::IssuedInFuture => "issued_in_future",
             AuthError::LifetimeTooLong => "lifetime_too_long",
@@ -510,6 +515,7 @@ mod tests {
             AuthError::UnknownKey,
             AuthError::InvalidSignature,
             AuthError::Expired,
+            AuthError::Revoked,
             AuthError::NotYetValid,
             AuthError::IssuedInFuture,
             AuthError::LifetimeTooLong,

@@ -112,6 +112,7 @@ pub mod keys;
 pub mod layer;
 pub mod metadata;
 pub mod pop;
+pub mod revocation;
 pub mod scope;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -63,6 +63,7 @@ struct Settings {
     token_cache: Option<u64>,
     max_delegation_depth: usize,
     delegated_scope_ceiling: Option<Vec<crate::scope::Scope>>,
+    revocations: Option<crate::revocation::Revocations>,
     // --- key start-up (issue 11) ---
     background_key_fetch: bool,
 }
@@ -146,6 +147,7 @@ impl ValidatorBuilder<ExtraClaims> {
                 token_cache: Some(crate::DEFAULT_TOKEN_CACHE_BYTES),
                 max_delegation_depth: DEFAULT_MAX_DELEGATION_DEPTH,
                 delegated_scope_ceiling: None,
+                revocations: None,
                 background_key_fetch: false,
             },
             _claims: PhantomData,
@@ -432,6 +434,20 @@ impl<C: DeserializeOwned + Send + Sync + 'static> ValidatorBuilder<C> {
         self
     }
 
+    /// Consult this deny-list on every validation, verified-token cache hits included: a
+    /// revoked token is refused ([`AuthError::Revoked`](crate::AuthError::Revoked), 401
+    /// `invalid_token`) on the next request. See [`revocation`](crate::revocation).
+    ///
+    /// ```
+    /// use a2a_guard::revocation::Revocations;
+    /// let revocations = Revocations::new();
+    /// let b = a2a_guard::Validator::builder().revocations(revocations.clone());
+    /// ```
+    pub fn revocations(mut self, revocations: crate::revocation::Revocations) -> Self {
+        self.s.revocations = Some(revocations);
+        self
+    }
+
     /// Use your own HTTP client (proxies, mTLS, custom roots). Set its timeouts yourself.
     ///
     /// Its redirect policy is its own, so the final URL of every response is checked against
@@ -691,6 +707,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> ValidatorBuilder<C> {
                 business_hours: s.business_hours,
                 max_delegation_depth: s.max_delegation_depth,
                 delegated_scope_ceiling: s.delegated_scope_ceiling,
+                revocations: s.revocations,
             },
             s.token_cache.filter(|c| *c > 0),
         ))

@@ -115,6 +115,8 @@ pub(crate) struct Config {
     pub(crate) business_hours: Option<BusinessHours>,
     pub(crate) max_delegation_depth: usize,
     pub(crate) delegated_scope_ceiling: Option<Vec<crate::scope::Scope>>,
+    /// The deny-list consulted on every validation, cache hits included.
+    pub(crate) revocations: Option<crate::revocation::Revocations>,
 }
 
 /// Validates bearer JWT access tokens. Cheap to clone (an `Arc` inside).
@@ -311,11 +313,16 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
                 limit: cfg.max_token_size,
             });
         }
+        let uncached = async {
+            let v = self.verify_uncached(token).await?;
+            revoked(cfg, v.principal.registered())?;
+            Ok(Arc::new(v))
+        };
         let Some(cache) = &self.cache else {
-            return self.verify_uncached(token).await.map(Arc::new);
+            return uncached.await;
         };
         let Some((signed, key)) = token_cache::key(token) else {
-            return self.verify_uncached(token).await.map(Arc::new);
+            return uncached.await;
         };
         if let Some(hit) = cache.get(&key)
             && *hit.signed == *signed
@@ -325,6 +332,8 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
             if keys.contains_fingerprint(&hit.key) {
                 let p = &hit.principal;
                 checks::time_checks(cfg, p.registered(), p.scopes(), self.now())?;
+                // A revocation reaches tokens already in the cache on the very next request.
+                revoked(cfg, p.registered())?;
                 return Ok(hit);
             }
             // The signing key was rotated out or revoked: verify from scratch.
@@ -332,6 +341,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
         }
         let verified = Arc::new(self.verify_uncached(token).await?);
         cache.insert(key, verified.clone());
+        revoked(cfg, verified.principal.registered())?;
         Ok(verified)
     }
 
@@ -526,5 +536,16 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
             Ok(d) => d.as_secs() as i64,
             Err(e) => -(e.duration().as_secs() as i64),
         }
+    }
+}
+
+/// The deny-list check: [`AuthError::Revoked`] when the token is on it.
+fn revoked(cfg: &Config, claims: &RegisteredClaims) -> Result<(), AuthError> {
+    match cfg.revocations.as_ref().and_then(|r| r.check(claims)) {
+        Some(by) => {
+            tracing::debug!(target: "a2a_guard::revocation", by, "revoked token refused");
+            Err(AuthError::Revoked)
+        }
+        None => Ok(()),
     }
 }
