@@ -163,3 +163,69 @@ fn bad_identifiers_are_typed_errors() {
     );
     assert_eq!(r.revoked_jtis(), 0);
 }
+
+mod admin {
+    use super::*;
+    use a2a_guard::RequireScopes;
+    use a2a_guard::revocation::admin_router;
+    use axum::routing::post;
+
+    async fn post_json(app: &Router, token: &str, body: &str) -> (u16, String) {
+        let res = app
+            .clone()
+            .oneshot(
+                http::Request::post("/admin/revoke")
+                    .header("authorization", format!("Bearer {token}"))
+                    .header("content-type", "application/json")
+                    .body(Body::from(body.to_owned()))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let bytes = axum::body::to_bytes(res.into_body(), 4096).await.unwrap();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    #[tokio::test]
+    async fn operators_revoke_over_http_and_nobody_else_can() {
+        let (issuer, revocations, v) = setup().await;
+        let app = Router::new()
+            .nest(
+                "/admin/revoke",
+                admin_router(revocations.clone()).route_layer(RequireScopes::all(["admin:revoke"])),
+            )
+            .route("/data", post(|| async { "ok" }))
+            .layer(v.layer());
+        let operator = issuer.token().scope("admin:revoke").sign();
+        let agent = issuer.token().scope("read:data").claim("jti", "j-1").sign();
+
+        // Without the admin scope: 403, nothing revoked.
+        let (status, _) = post_json(&app, &agent, r#"{"jti":"j-1"}"#).await;
+        assert_eq!(status, 403);
+        assert_eq!(revocations.revoked_jtis(), 0);
+
+        let exp = now() + 3600;
+        let (status, body) =
+            post_json(&app, &operator, &format!(r#"{{"jti":"j-1","exp":{exp}}}"#)).await;
+        assert_eq!((status, body.as_str()), (200, r#"{"revoked":"jti"}"#));
+        assert_eq!(v.validate(&agent).await.unwrap_err(), AuthError::Revoked);
+
+        let (status, _) = post_json(&app, &operator, r#"{"client_id":"billing-agent"}"#).await;
+        assert_eq!(status, 200);
+        assert_eq!(revocations.epochs(), 1);
+
+        for bad in [
+            r#"{}"#,
+            r#"{"jti":"a","sub":"b"}"#,
+            r#"{"sub":"b","exp":5}"#,
+            r#"{"jti":""}"#,
+            r#"{"jti":"a","extra":1}"#,
+            "not json",
+        ] {
+            let (status, _) = post_json(&app, &operator, bad).await;
+            assert_eq!(status, 400, "{bad}");
+        }
+        assert_eq!(revocations.revoked_jtis(), 1);
+    }
+}

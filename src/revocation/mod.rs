@@ -39,9 +39,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::RegisteredClaims;
 
+#[cfg(feature = "axum")]
+mod admin;
+#[cfg(feature = "axum")]
+pub use admin::admin_router;
+
 /// A revoked `jti` is kept this long past its token's `exp`: longer than any validator's
 /// leeway (capped at 5 minutes), so the token cannot come back inside the leeway.
 pub const JTI_RETENTION_LEEWAY: Duration = Duration::from_secs(300);
+/// How long a `jti` revoked without its token's `exp` is kept (the admin service's default):
+/// longer than the lifetime of the access tokens you accept, or give `exp`.
+pub const JTI_DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// The most revoked `jti`s held; beyond it a revocation is refused ([`RevocationError::Full`])
 /// rather than an older one dropped.
 pub const MAX_REVOKED_JTIS: usize = 1_000_000;
