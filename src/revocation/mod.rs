@@ -39,6 +39,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::RegisteredClaims;
 
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+pub use self::redis::{DEFAULT_RESYNC, RedisRevocations, SyncHealth};
+
 #[cfg(feature = "axum")]
 mod admin;
 #[cfg(feature = "axum")]
@@ -122,6 +127,9 @@ struct Inner {
     /// False while nothing is revoked: the request path then costs one atomic load.
     any: AtomicBool,
     state: RwLock<State>,
+    /// Where revocations made here go to be shared (a [`RedisRevocations`] attached).
+    #[cfg(feature = "redis")]
+    publisher: std::sync::Mutex<Option<tokio::sync::mpsc::Sender<self::redis::Entry>>>,
 }
 
 #[derive(Default)]
@@ -192,7 +200,8 @@ impl Revocations {
     /// ```
     pub fn revoke_jti(&self, jti: &str, expires_at: SystemTime) -> Result<(), RevocationError> {
         let until = unix(expires_at).saturating_add(JTI_RETENTION_LEEWAY.as_secs() as i64);
-        self.insert_jti(jti, until, unix(SystemTime::now()))
+        self.insert_jti(jti, until, unix(SystemTime::now()))?;
+        self.publish("jti", until, jti)
     }
 
     pub(crate) fn insert_jti(
@@ -234,7 +243,46 @@ impl Revocations {
         value: &str,
         before: SystemTime,
     ) -> Result<(), RevocationError> {
-        self.insert_epoch(who, value, unix(before))
+        self.insert_epoch(who, value, unix(before))?;
+        self.publish(who.as_str(), unix(before), value)
+    }
+
+    /// Hand a revocation made here to the shared store, if one is attached. It already holds
+    /// locally; an error says it could not be queued for the fleet.
+    #[cfg_attr(not(feature = "redis"), allow(clippy::unnecessary_wraps))]
+    fn publish(&self, kind: &'static str, at: i64, value: &str) -> Result<(), RevocationError> {
+        #[cfg(feature = "redis")]
+        {
+            let publisher = self
+                .inner
+                .publisher
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(tx) = &*publisher {
+                let entry = self::redis::Entry {
+                    kind,
+                    at,
+                    value: value.to_owned(),
+                };
+                return tx.try_send(entry).map_err(|_| {
+                    RevocationError::Unavailable(
+                        "held locally; the queue to Redis is full or closed".into(),
+                    )
+                });
+            }
+        }
+        #[cfg(not(feature = "redis"))]
+        let _ = (kind, at, value);
+        Ok(())
+    }
+
+    #[cfg(feature = "redis")]
+    pub(crate) fn set_publisher(&self, tx: tokio::sync::mpsc::Sender<self::redis::Entry>) {
+        *self
+            .inner
+            .publisher
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tx);
     }
 
     pub(crate) fn insert_epoch(
