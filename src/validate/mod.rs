@@ -345,7 +345,10 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
         Ok(verified)
     }
 
-    async fn verify_uncached(&self, token: &str) -> Result<Verified<C>, AuthError> {
+    /// The JWS checks shared by access tokens and other signed JWTs (Security Event Tokens):
+    /// compact form, header (`alg` allowed, `typ` accepted), issuer picked by the borrowed
+    /// `iss`, key lookup through the key cache, signature. Returns the verified payload.
+    pub(crate) async fn verify_signature(&self, token: &str) -> Result<SignedPayload, AuthError> {
         let cfg = &*self.config;
         let mut parts = token.split('.');
         let (h, p, s) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
@@ -410,6 +413,22 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
             .find(|k| k.verify(alg, signing_input, &signature))
             .ok_or(AuthError::InvalidSignature)?;
         drop(signature);
+        Ok(SignedPayload {
+            issuer: issuer_index,
+            key: *key.fingerprint(),
+            payload,
+            signed_len: h.len() + 1 + p.len(),
+        })
+    }
+
+    async fn verify_uncached(&self, token: &str) -> Result<Verified<C>, AuthError> {
+        let cfg = &*self.config;
+        let SignedPayload {
+            issuer: issuer_index,
+            key,
+            payload,
+            signed_len,
+        } = self.verify_signature(token).await?;
         let (registered, custom, scopes, stats) = self.read_verified(&payload)?;
         let now = self.now();
         checks::time_checks(cfg, &registered, &scopes, now)?;
@@ -418,11 +437,10 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
         let ttl = std::time::Duration::from_secs(
             exp.saturating_add(cfg.leeway).saturating_sub(now).max(0) as u64,
         );
-        let signed_len = h.len() + 1 + p.len();
         Ok(Verified {
             principal,
             issuer: issuer_index,
-            key: *key.fingerprint(),
+            key,
             ttl,
             signed: signing_input_str(token, signed_len),
             weight: token_cache::entry_weight(signed_len, payload.len(), &stats),
@@ -548,4 +566,13 @@ fn revoked(cfg: &Config, claims: &RegisteredClaims) -> Result<(), AuthError> {
         }
         None => Ok(()),
     }
+}
+
+/// A JWS whose signature verified: which issuer, with which key, and its payload.
+pub(crate) struct SignedPayload {
+    pub(crate) issuer: usize,
+    pub(crate) key: crate::jwk::Fingerprint,
+    pub(crate) payload: Vec<u8>,
+    /// The length of `header.payload`.
+    pub(crate) signed_len: usize,
 }
