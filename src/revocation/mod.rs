@@ -44,6 +44,12 @@ mod redis;
 #[cfg(feature = "redis")]
 pub use self::redis::{DEFAULT_RESYNC, RedisRevocations, SyncHealth};
 
+mod set;
+pub use set::{
+    BACKCHANNEL_LOGOUT, CAEP_CREDENTIAL_CHANGE, CAEP_SESSION_REVOKED, Delivery, MAX_SET_BYTES,
+    RISC_ACCOUNT_DISABLED, SetError, SetReceiver, SetReceiverBuilder,
+};
+
 #[cfg(feature = "axum")]
 mod admin;
 #[cfg(feature = "axum")]
