@@ -7,7 +7,10 @@
 //! valgrind --tool=callgrind target/release/examples/profile_validate uncached-typed RS256 2000
 //! valgrind --tool=callgrind target/release/examples/profile_validate hit RS256 200000
 //! valgrind --tool=callgrind target/release/examples/profile_validate stack RS256 100000
+//! valgrind --tool=callgrind target/release/examples/profile_validate hit-denylist RS256 200000
 //! ```
+//! `hit-denylist`: cache hits with a deny-list holding 10 000 `jti`s and 1 000 subject epochs
+//! (none matching the token), so every check takes the read lock and looks up.
 
 use a2a_guard::jwk::KeySet;
 use a2a_guard::testing::TestIssuer;
@@ -69,7 +72,23 @@ fn main() {
             }
             return;
         }
-        let v = if mode != "uncached" {
+        let v = if mode == "hit-denylist" {
+            let r = a2a_guard::revocation::Revocations::new();
+            let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+            for i in 0..10_000 {
+                r.revoke_jti(&format!("revoked-{i}"), later)
+                    .expect("revoke");
+            }
+            for i in 0..1_000 {
+                r.revoke_before(
+                    a2a_guard::revocation::Target::Subject,
+                    &format!("retired-{i}"),
+                    std::time::SystemTime::now(),
+                )
+                .expect("revoke");
+            }
+            b.revocations(r).build().await
+        } else if mode != "uncached" {
             b.build().await
         } else {
             b.no_token_cache().build().await
@@ -83,6 +102,7 @@ fn main() {
             .scope("read:customers:eu read:orders write:reports execute:payment delegate:analysis")
             .claim("act", serde_json::json!({"sub": "agent:orchestrator-prod"}))
             .claim("tenant", "acme-industries-eu")
+            .claim("jti", "4f0c2a9e-7d3b-4c61-9a8e-2b5d7f1e3c90")
             .sign();
         if mode == "stack" {
             use tower::ServiceExt;

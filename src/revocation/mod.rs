@@ -33,7 +33,7 @@
 //! ```
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -132,6 +132,9 @@ pub struct Revocations {
 struct Inner {
     /// False while nothing is revoked: the request path then costs one atomic load.
     any: AtomicBool,
+    /// Moves on every addition, after it is visible: a verified token found clean at one
+    /// generation stays clean while it does not move.
+    generation: AtomicU64,
     state: RwLock<State>,
     /// Where revocations made here go to be shared (a [`RedisRevocations`] attached).
     #[cfg(feature = "redis")]
@@ -228,6 +231,7 @@ impl Revocations {
         let e = s.jtis.entry(jti.to_owned()).or_insert(until);
         *e = (*e).max(until);
         self.inner.any.store(true, Ordering::Release);
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
@@ -307,7 +311,13 @@ impl Revocations {
             .or_insert(before);
         *e = (*e).max(before);
         self.inner.any.store(true, Ordering::Release);
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// A number that moves on every revocation added (for caches of "this token is clean").
+    pub(crate) fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
     }
 
     /// How many `jti`s are held (expired ones are pruned as the list grows).

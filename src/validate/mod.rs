@@ -332,8 +332,10 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
             if keys.contains_fingerprint(&hit.key) {
                 let p = &hit.principal;
                 checks::time_checks(cfg, p.registered(), p.scopes(), self.now())?;
-                // A revocation reaches tokens already in the cache on the very next request.
-                revoked(cfg, p.registered())?;
+                // A revocation reaches tokens already in the cache on the very next request;
+                // while the deny-list is unchanged since this token was found clean, the
+                // lookups are skipped.
+                revoked_since(cfg, &hit)?;
                 return Ok(hit);
             }
             // The signing key was rotated out or revoked: verify from scratch.
@@ -341,7 +343,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
         }
         let verified = Arc::new(self.verify_uncached(token).await?);
         cache.insert(key, verified.clone());
-        revoked(cfg, verified.principal.registered())?;
+        revoked_since(cfg, &verified)?;
         Ok(verified)
     }
 
@@ -444,6 +446,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
             ttl,
             signed: signing_input_str(token, signed_len),
             weight: token_cache::entry_weight(signed_len, payload.len(), &stats),
+            clean_at: std::sync::atomic::AtomicU64::new(u64::MAX),
         })
     }
 
@@ -555,6 +558,23 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
             Err(e) => -(e.duration().as_secs() as i64),
         }
     }
+}
+
+/// [`revoked`] for a cached record: skipped while the deny-list's generation is the one the
+/// record was last found clean at. The generation moves (after the entry is visible) on every
+/// addition, and removals cannot make a clean token revoked.
+fn revoked_since<C>(cfg: &Config, v: &Verified<C>) -> Result<(), AuthError> {
+    use std::sync::atomic::Ordering;
+    let Some(r) = &cfg.revocations else {
+        return Ok(());
+    };
+    let generation = r.generation();
+    if v.clean_at.load(Ordering::Acquire) == generation {
+        return Ok(());
+    }
+    revoked(cfg, v.principal.registered())?;
+    v.clean_at.store(generation, Ordering::Release);
+    Ok(())
 }
 
 /// The deny-list check: [`AuthError::Revoked`] when the token is on it.

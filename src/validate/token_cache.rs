@@ -55,6 +55,9 @@ pub(crate) struct Verified<C> {
     pub(crate) signed: Box<str>,
     /// Estimated heap of this entry, in bytes: its weight against the cache's byte budget.
     pub(crate) weight: u32,
+    /// The deny-list generation this token was last found clean at (`u64::MAX`: never):
+    /// while the list has not changed, a hit skips the lookups.
+    pub(crate) clean_at: std::sync::atomic::AtomicU64,
 }
 
 /// The estimated heap of a cache entry: fixed overhead, the signed part, the decoded
@@ -140,6 +143,7 @@ mod tests {
             ttl: Duration::from_secs(300),
             signed: "x".repeat(signed).into(),
             weight: entry_weight(signed, signed * 3 / 4, stats),
+            clean_at: std::sync::atomic::AtomicU64::new(u64::MAX),
         })
     }
 
