@@ -540,3 +540,85 @@ async fn a_port_in_use_is_a_sentence_naming_the_flag() {
     );
     assert!(cli::bind("127.0.0.1:0".parse().unwrap()).await.is_ok());
 }
+
+#[tokio::test]
+async fn operators_and_pushed_events_revoke_tokens() {
+    use a2a_guard::revocation::{CAEP_SESSION_REVOKED, Revocations, SetReceiver};
+    let issuer = TestIssuer::builder()
+        .audience("agent-api")
+        .start()
+        .await
+        .unwrap();
+    let revocations = Revocations::new();
+    let v = Validator::builder()
+        .issuer_jwks(issuer.issuer(), issuer.jwks_url())
+        .audience("agent-api")
+        .revocations(revocations.clone())
+        .build()
+        .await
+        .unwrap();
+    let events = SetReceiver::builder(revocations.clone())
+        .transmitter(issuer.issuer(), issuer.jwks_url())
+        .audience("http://agent-api.test")
+        .build()
+        .await
+        .unwrap();
+    let app = app::router(v.clone()).merge(app::revocation_routes(&v, revocations, events));
+    let post = |path: &'static str, token: Option<String>, body: String| {
+        let app = app.clone();
+        async move {
+            let mut req = Request::post(path).header("content-type", "application/json");
+            if let Some(t) = token {
+                req = req.header("authorization", format!("Bearer {t}"));
+            }
+            app.oneshot(req.body(Body::from(body)).unwrap())
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // An operator revokes one task's token by jti.
+    let task = issuer.token().claim("jti", "task-7").sign();
+    assert_eq!(
+        send(&app, "GET", "/whoami", Some(&task)).await.status(),
+        200
+    );
+    let operator = issuer.token().scope("admin:revoke").sign();
+    let agent = issuer.token().scope("read:data").sign();
+    let body = r#"{"jti":"task-7"}"#.to_owned();
+    assert_eq!(
+        post("/admin/revoke", Some(agent), body.clone()).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        post("/admin/revoke", Some(operator), body).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(&app, "GET", "/whoami", Some(&task)).await.status(),
+        401
+    );
+
+    // The issuer pushes a CAEP session-revoked event for an agent: its older tokens stop.
+    let old = issuer
+        .token()
+        .subject("billing-agent")
+        .issued_at(now() - 30)
+        .sign();
+    assert_eq!(send(&app, "GET", "/whoami", Some(&old)).await.status(), 200);
+    let set = issuer
+        .token()
+        .typ("secevent+jwt")
+        .remove_claim("exp")
+        .remove_claim("sub")
+        .audience("http://agent-api.test")
+        .claim("jti", "set-1")
+        .claim(
+            "sub_id",
+            serde_json::json!({"format": "iss_sub", "iss": issuer.issuer(), "sub": "billing-agent"}),
+        )
+        .claim("events", serde_json::json!({ CAEP_SESSION_REVOKED: {} }))
+        .sign();
+    assert_eq!(post("/events", None, set).await, StatusCode::ACCEPTED);
+    assert_eq!(send(&app, "GET", "/whoami", Some(&old)).await.status(), 401);
+}

@@ -202,6 +202,24 @@ pub fn router_with(
     Ok(open.merge(protected.layer(layer)))
 }
 
+/// Revocation: `POST /admin/revoke` behind the layer and scope `admin:revoke`, and
+/// `POST /events` for pushed Security Event Tokens (they carry their own signature).
+#[allow(dead_code)] // not every user of this file serves revocation
+pub fn revocation_routes(
+    validator: &Validator,
+    revocations: a2a_guard::revocation::Revocations,
+    events: a2a_guard::revocation::SetReceiver,
+) -> Router {
+    Router::new()
+        .nest(
+            "/admin/revoke",
+            a2a_guard::revocation::admin_router(revocations)
+                .route_layer(a2a_guard::RequireScopes::all(["admin:revoke"])),
+        )
+        .layer(validator.layer())
+        .nest("/events", events.into_router())
+}
+
 async fn serve_card(card: std::sync::Arc<Value>) -> impl IntoResponse {
     // A2A §8.6.1: agent cards SHOULD carry Cache-Control with a max-age.
     (

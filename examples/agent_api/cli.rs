@@ -51,6 +51,9 @@ pub struct Args {
     /// Business hours for `temporal:business-hours` scopes.
     #[arg(long, value_name = "SPEC", default_value = "Mon-Fri 09:00-17:00 UTC")]
     pub business_hours: BusinessHours,
+    /// Share the revocation deny-list with every instance using this Redis (pub/sub).
+    #[arg(long, value_name = "URL")]
+    pub redis_url: Option<String>,
 }
 
 /// Bind the listener; a port already taken is a plain sentence naming the flag, not an

@@ -8,6 +8,10 @@
 //! `--keys-file PATH` keeps its address and keys across restarts, so the printed lines keep
 //! working. Discovery for agents: RFC 9728 metadata at `/.well-known/oauth-protected-resource`
 //! and the A2A agent card at `/.well-known/agent-card.json`, both without a token.
+//! Revocation: `POST /admin/revoke` (scope `admin:revoke`; JSON `{"jti": ..}`,
+//! `{"sub": .., "before": <unix time>}` or `{"client_id": ..}`), `POST /events` (Security
+//! Event Tokens and Back-Channel Logout tokens from the issuer, RFC 8935), and
+//! `--redis-url URL` to share the deny-list with the other instances.
 
 mod app;
 mod cli;
@@ -15,6 +19,7 @@ mod cli;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use a2a_guard::revocation::{Revocations, SetReceiver};
 use a2a_guard::testing::TestIssuer;
 use a2a_guard::{Algorithm, Validator};
 use clap::Parser;
@@ -64,7 +69,24 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             Some(b.start().await?)
         }
     };
+    let revocations = Revocations::new();
+    // Shared with the fleet when asked; Redis down at start-up is not fatal (the instance
+    // starts with its own view and syncs when Redis is back).
+    #[cfg(feature = "redis")]
+    let _shared = match &args.redis_url {
+        Some(url) => {
+            Some(a2a_guard::revocation::RedisRevocations::attach_in_background(url, &revocations)?)
+        }
+        None => None,
+    };
+    #[cfg(not(feature = "redis"))]
+    if args.redis_url.is_some() {
+        return Err(
+            "--redis-url needs the `redis` feature (cargo run --features redis ...)".into(),
+        );
+    }
     let mut b = Validator::builder()
+        .revocations(revocations.clone())
         .audience(args.audience.clone())
         .resource(&resource)
         .leeway(Duration::from_secs(30))
@@ -83,6 +105,16 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         b = b.snapshot_file(p);
     }
     let validator = b.build().await?;
+    // Pushed revocation events from the issuer, addressed to this resource.
+    let transmitter = SetReceiver::builder(revocations.clone()).audience(&resource);
+    let transmitter = match (&dev, &args.issuer, &args.jwks_url) {
+        (Some(dev), _, _) => transmitter.transmitter(dev.issuer(), dev.jwks_url()),
+        (None, Some(iss), Some(jwks)) => transmitter.transmitter(iss, jwks),
+        (None, Some(iss), None) => transmitter.transmitter_discovery(iss),
+        (None, None, _) => unreachable!("dev issuer exists when no issuer is given"),
+    };
+    let events = transmitter.build().await?;
+    let revocation_routes = app::revocation_routes(&validator, revocations, events);
 
     let guards = app::Guards::new(&validator);
     let token_url = match &args.token_url {
@@ -107,7 +139,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("listening on {addr}");
     tracing::info!("listening on {addr}");
-    axum::serve(listener, app::router_with(validator, guards, card)?).await?;
+    let app = app::router_with(validator, guards, card)?.merge(revocation_routes);
+    axum::serve(listener, app).await?;
     Ok(())
 }
 

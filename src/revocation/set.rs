@@ -120,7 +120,8 @@ impl std::fmt::Debug for SetReceiver {
 #[must_use]
 pub struct SetReceiverBuilder {
     revocations: Revocations,
-    transmitters: Vec<(String, String)>,
+    /// Issuer and JWKS URL (`None`: discovery).
+    transmitters: Vec<(String, Option<String>)>,
     audience: Vec<String>,
 }
 
@@ -307,7 +308,15 @@ impl SetReceiverBuilder {
     /// A transmitter: its issuer identifier (the SETs' `iss`) and JWKS URL. May be called
     /// several times.
     pub fn transmitter(mut self, issuer: impl Into<String>, jwks_url: impl Into<String>) -> Self {
-        self.transmitters.push((issuer.into(), jwks_url.into()));
+        self.transmitters
+            .push((issuer.into(), Some(jwks_url.into())));
+        self
+    }
+
+    /// A transmitter whose JWKS URL is found by discovery (as
+    /// [`ValidatorBuilder::issuer`](crate::ValidatorBuilder::issuer) does).
+    pub fn transmitter_discovery(mut self, issuer: impl Into<String>) -> Self {
+        self.transmitters.push((issuer.into(), None));
         self
     }
 
@@ -332,7 +341,10 @@ impl SetReceiverBuilder {
             // `aud` is checked here against the receiver's own identifiers.
             .dangerous_skip_audience_check();
         for (iss, jwks) in self.transmitters {
-            b = b.issuer_jwks(iss, jwks);
+            b = match jwks {
+                Some(jwks) => b.issuer_jwks(iss, jwks),
+                None => b.issuer(iss),
+            };
         }
         Ok(SetReceiver {
             verifier: b.build().await?,
