@@ -607,17 +607,11 @@ async fn operators_and_pushed_events_revoke_tokens() {
         .sign();
     assert_eq!(send(&app, "GET", "/whoami", Some(&old)).await.status(), 200);
     let set = issuer
-        .token()
-        .typ("secevent+jwt")
-        .remove_claim("exp")
-        .remove_claim("sub")
-        .audience("http://agent-api.test")
-        .claim("jti", "set-1")
-        .claim(
-            "sub_id",
-            serde_json::json!({"format": "iss_sub", "iss": issuer.issuer(), "sub": "billing-agent"}),
+        .security_event(
+            "http://agent-api.test",
+            CAEP_SESSION_REVOKED,
+            "billing-agent",
         )
-        .claim("events", serde_json::json!({ CAEP_SESSION_REVOKED: {} }))
         .sign();
     assert_eq!(post("/events", None, set).await, StatusCode::ACCEPTED);
     assert_eq!(send(&app, "GET", "/whoami", Some(&old)).await.status(), 401);

@@ -36,6 +36,7 @@
 //! ```
 
 mod dpop;
+mod events;
 mod issuer;
 mod key;
 mod keys_file;
