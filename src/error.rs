@@ -135,6 +135,10 @@ pub enum AuthError {
     /// The DPoP replay store cannot be reached; DPoP requests fail closed until it can.
     #[error("the DPoP replay store is unavailable")]
     ReplayStoreUnavailable,
+    /// The shared revocation deny-list has been out of sync longer than its configured bound
+    /// (fail closed, opt-in: `RedisRevocations::fail_closed_after`).
+    #[error("the revocation list is unavailable")]
+    RevocationsUnavailable,
     /// The DPoP proof must carry this server nonce (RFC 9449 §8).
     #[error("a DPoP nonce is required")]
     UseDpopNonce {
@@ -157,9 +161,9 @@ impl AuthError {
             AuthError::InsufficientScope { .. }
             | AuthError::ActorNotAllowed
             | AuthError::ClaimsNotAllowed { .. } => StatusCode::FORBIDDEN,
-            AuthError::KeysUnavailable { .. } | AuthError::ReplayStoreUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            AuthError::KeysUnavailable { .. }
+            | AuthError::ReplayStoreUnavailable
+            | AuthError::RevocationsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::Misconfigured(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::UNAUTHORIZED,
         }
@@ -171,6 +175,7 @@ impl AuthError {
             AuthError::MissingToken
             | AuthError::KeysUnavailable { .. }
             | AuthError::ReplayStoreUnavailable
+            | AuthError::RevocationsUnavailable
             | AuthError::Misconfigured(_) => None,
             AuthError::InvalidRequest(_) => Some("invalid_request"),
             AuthError::InsufficientScope { .. }
@@ -217,6 +222,7 @@ impl AuthError {
             AuthError::InvalidDpopProof(_) => "invalid_dpop_proof",
             AuthError::UseDpopNonce { .. } => "use_dpop_nonce",
             AuthError::ReplayStoreUnavailable => "replay_store_unavailable",
+            AuthError::RevocationsUnavailable => "revocations_unavailable",
             AuthError::Misconfigured(_) => "misconfigured",
         }
     }
@@ -343,6 +349,9 @@ impl AuthError {
             }
             AuthError::ReplayStoreUnavailable => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            AuthError::RevocationsUnavailable => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
             _ => {}
         }
@@ -530,6 +539,7 @@ mod tests {
                 retry_after: Duration::from_secs(5),
             },
             AuthError::ReplayStoreUnavailable,
+            AuthError::RevocationsUnavailable,
             AuthError::Misconfigured("claims type"),
         ]
     }
@@ -567,6 +577,11 @@ mod tests {
                     assert_eq!(res.status(), 503);
                     assert!(www.is_none());
                     assert_eq!(res.headers()["retry-after"], "1");
+                }
+                AuthError::RevocationsUnavailable => {
+                    assert_eq!(res.status(), 503);
+                    assert!(www.is_none());
+                    assert_eq!(res.headers()["retry-after"], "5");
                 }
                 AuthError::Misconfigured(_) => {
                     assert_eq!(res.status(), 500);

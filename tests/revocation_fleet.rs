@@ -159,3 +159,25 @@ async fn an_instance_that_joins_later_gets_the_list() {
     let late = instance(&issuer, &r.url).await;
     until_refused(&late.validator, &token).await;
 }
+
+#[tokio::test]
+async fn fail_closed_is_opt_in_and_bounded() {
+    let r = redis().await;
+    let issuer = TestIssuer::start().await.unwrap();
+    let a = instance(&issuer, &r.url).await;
+    let strict = instance(&issuer, &r.url).await;
+    strict.link.fail_closed_after(Duration::from_millis(300));
+    let token = issuer.token().sign();
+    drop(r);
+    // Past the bound the strict instance refuses every token with 503; the other keeps its
+    // last view and serves.
+    common::within(Duration::from_secs(10), async {
+        while strict.validator.validate(&token).await.err()
+            != Some(AuthError::RevocationsUnavailable)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    a.validator.validate(&token).await.unwrap();
+}

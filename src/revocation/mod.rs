@@ -135,6 +135,9 @@ struct Inner {
     /// Moves on every addition, after it is visible: a verified token found clean at one
     /// generation stays clean while it does not move.
     generation: AtomicU64,
+    /// Set by a shared store's link when it has been out of sync longer than its fail-closed
+    /// bound: every check then fails with 503.
+    stale: AtomicBool,
     state: RwLock<State>,
     /// Where revocations made here go to be shared (a [`RedisRevocations`] attached).
     #[cfg(feature = "redis")]
@@ -313,6 +316,16 @@ impl Revocations {
         self.inner.any.store(true, Ordering::Release);
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// Whether a shared store with a fail-closed bound has been out of sync past it.
+    pub fn is_stale(&self) -> bool {
+        self.inner.stale.load(Ordering::Acquire)
+    }
+
+    #[cfg(feature = "redis")]
+    pub(crate) fn set_stale(&self, stale: bool) {
+        self.inner.stale.store(stale, Ordering::Release);
     }
 
     /// A number that moves on every revocation added (for caches of "this token is clean").

@@ -107,6 +107,8 @@ pub struct SyncHealth {
 #[derive(Clone)]
 pub struct RedisRevocations {
     health: Arc<Mutex<SyncHealth>>,
+    /// Fail closed after this long out of sync (milliseconds; 0: never).
+    fail_closed_ms: Arc<std::sync::atomic::AtomicU64>,
     _task: Arc<TaskGuard>,
 }
 
@@ -157,17 +159,40 @@ impl RedisRevocations {
             connected: false,
             last_sync: None,
         }));
+        let fail_closed_ms = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let task = tokio::spawn(run(
             client,
             "a2a-guard:revocations:".to_owned(),
             revocations.clone(),
             rx,
             health.clone(),
+            fail_closed_ms.clone(),
         ));
         Ok(RedisRevocations {
             health,
+            fail_closed_ms,
             _task: Arc::new(TaskGuard(task)),
         })
+    }
+
+    /// Fail closed once Redis has been unreachable this long: every validation with this
+    /// deny-list then answers 503 ([`AuthError::RevocationsUnavailable`](crate::AuthError::RevocationsUnavailable))
+    /// until the next successful sync. Off by default (keep the last view, keep serving):
+    /// choose it where accepting a revoked token is worse than refusing every token.
+    ///
+    /// ```no_run
+    /// # async fn demo(r: a2a_guard::revocation::Revocations) -> Result<(), a2a_guard::ConfigError> {
+    /// use a2a_guard::revocation::RedisRevocations;
+    /// use std::time::Duration;
+    /// let link = RedisRevocations::attach("redis://127.0.0.1:6379/", &r).await?;
+    /// link.fail_closed_after(Duration::from_secs(60));
+    /// # Ok(()) }
+    /// ```
+    pub fn fail_closed_after(&self, bound: Duration) {
+        self.fail_closed_ms.store(
+            u64::try_from(bound.as_millis()).unwrap_or(u64::MAX).max(1),
+            std::sync::atomic::Ordering::Release,
+        );
     }
 
     /// The link's state now.
@@ -185,9 +210,12 @@ async fn run(
     local: Revocations,
     mut outbox: mpsc::Receiver<Entry>,
     health: Arc<Mutex<SyncHealth>>,
+    fail_closed_ms: Arc<std::sync::atomic::AtomicU64>,
 ) {
     let channel = format!("{prefix}events");
     let mut pending: Vec<Entry> = Vec::new();
+    // The last moment the link was known good (a sync, a message, a write, a tick).
+    let mut last_ok = tokio::time::Instant::now();
     loop {
         let set = |connected: bool, synced: bool| {
             let mut h = health
@@ -216,6 +244,8 @@ async fn run(
             }
             resync(&mut conn, &prefix, &local).await?;
             set(true, true);
+            local.set_stale(false);
+            last_ok = tokio::time::Instant::now();
             let mut tick = tokio::time::interval(DEFAULT_RESYNC);
             tick.tick().await;
             loop {
@@ -240,12 +270,25 @@ async fn run(
                         set(true, true);
                     }
                 }
+                last_ok = tokio::time::Instant::now();
             }
         };
         if session.await.is_some() {
             return; // every Revocations handle is gone
         }
+        // A link that was up until this moment was good until now.
+        if health
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .connected
+        {
+            last_ok = tokio::time::Instant::now();
+        }
         set(false, false);
+        let bound = fail_closed_ms.load(std::sync::atomic::Ordering::Acquire);
+        if bound > 0 && last_ok.elapsed() >= Duration::from_millis(bound) {
+            local.set_stale(true);
+        }
         tracing::warn!(
             target: "a2a_guard::revocation",
             "shared deny-list: Redis unreachable; keeping the last view and reconnecting"

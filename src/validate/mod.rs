@@ -568,6 +568,9 @@ fn revoked_since<C>(cfg: &Config, v: &Verified<C>) -> Result<(), AuthError> {
     let Some(r) = &cfg.revocations else {
         return Ok(());
     };
+    if r.is_stale() {
+        return Err(AuthError::RevocationsUnavailable);
+    }
     let generation = r.generation();
     if v.clean_at.load(Ordering::Acquire) == generation {
         return Ok(());
@@ -579,6 +582,9 @@ fn revoked_since<C>(cfg: &Config, v: &Verified<C>) -> Result<(), AuthError> {
 
 /// The deny-list check: [`AuthError::Revoked`] when the token is on it.
 fn revoked(cfg: &Config, claims: &RegisteredClaims) -> Result<(), AuthError> {
+    if cfg.revocations.as_ref().is_some_and(|r| r.is_stale()) {
+        return Err(AuthError::RevocationsUnavailable);
+    }
     match cfg.revocations.as_ref().and_then(|r| r.check(claims)) {
         Some(by) => {
             tracing::debug!(target: "a2a_guard::revocation", by, "revoked token refused");
