@@ -89,6 +89,31 @@ impl Endpoint {
     }
 
     async fn post_once(&self, params: &[(&str, &str)]) -> Result<Issued, Retry> {
+        let (status, headers, bytes) = self.post_form(&self.url, params, true).await?;
+        if let Some(prover) = &self.dpop {
+            let fresh = prover.remember_nonce(self.url.as_str(), &headers);
+            if fresh && super::dpop::asks_for_nonce(status.as_u16(), &headers, Some(&bytes)) {
+                return Err(Retry::Nonce);
+            }
+        }
+        if !status.is_success() {
+            return Err(refused(status.as_u16(), &bytes).into());
+        }
+        Ok(parse_success(&bytes, self.dpop.is_some())?)
+    }
+}
+
+impl Endpoint {
+    /// One form POST to `url` (this endpoint's or another of the same server: revocation,
+    /// introspection), authenticated as the client — the one place client authentication is
+    /// done. With `dpop`, a DPoP proof for `url` is attached when the client has a key.
+    /// Returns the status, the headers and the body (at most 64 KiB).
+    pub(crate) async fn post_form(
+        &self,
+        url: &reqwest::Url,
+        params: &[(&str, &str)],
+        dpop: bool,
+    ) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, Vec<u8>), ClientError> {
         // Read (and for a key, sign) before building the body: the serializer must not live
         // across an await (it is not `Sync`), and nothing here awaits.
         let mut basic = None;
@@ -124,14 +149,14 @@ impl Endpoint {
         });
         let mut req = self
             .client()?
-            .post(self.url.clone())
+            .post(url.clone())
             .header(http::header::ACCEPT, "application/json")
             .header(
                 http::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
             );
-        if let Some(prover) = &self.dpop {
-            let proof = prover.proof("POST", self.url.as_str(), None)?;
+        if let Some(prover) = self.dpop.as_ref().filter(|_| dpop) {
+            let proof = prover.proof("POST", url.as_str(), None)?;
             req = req.header("dpop", proof);
         }
         if let Some(secret) = basic {
@@ -164,17 +189,7 @@ impl Endpoint {
             })?;
         let status = res.status();
         let headers = res.headers().clone();
-        let bytes = read_capped(res).await?;
-        if let Some(prover) = &self.dpop {
-            let fresh = prover.remember_nonce(self.url.as_str(), &headers);
-            if fresh && super::dpop::asks_for_nonce(status.as_u16(), &headers, Some(&bytes)) {
-                return Err(Retry::Nonce);
-            }
-        }
-        if !status.is_success() {
-            return Err(refused(status.as_u16(), &bytes).into());
-        }
-        Ok(parse_success(&bytes, self.dpop.is_some())?)
+        Ok((status, headers, read_capped(res).await?))
     }
 }
 
