@@ -62,6 +62,15 @@ pub enum AuthError {
     /// `exp` is in the past (beyond leeway).
     #[error("the token has expired")]
     Expired,
+    /// Introspection (RFC 7662) answered `active: false`.
+    #[error("the token is not active")]
+    Inactive,
+    /// The introspection endpoint could not be asked (unreachable, failing): fail closed.
+    #[error("token introspection is unavailable")]
+    IntrospectionUnavailable {
+        /// How long a client should wait before retrying.
+        retry_after: Duration,
+    },
     /// The token was revoked: its `jti`, or its subject, client or session before it was
     /// issued, is on the validator's [deny-list](crate::revocation::Revocations).
     #[error("the token has been revoked")]
@@ -163,7 +172,8 @@ impl AuthError {
             | AuthError::ClaimsNotAllowed { .. } => StatusCode::FORBIDDEN,
             AuthError::KeysUnavailable { .. }
             | AuthError::ReplayStoreUnavailable
-            | AuthError::RevocationsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            | AuthError::RevocationsUnavailable
+            | AuthError::IntrospectionUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::Misconfigured(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::UNAUTHORIZED,
         }
@@ -176,6 +186,7 @@ impl AuthError {
             | AuthError::KeysUnavailable { .. }
             | AuthError::ReplayStoreUnavailable
             | AuthError::RevocationsUnavailable
+            | AuthError::IntrospectionUnavailable { .. }
             | AuthError::Misconfigured(_) => None,
             AuthError::InvalidRequest(_) => Some("invalid_request"),
             AuthError::InsufficientScope { .. }
@@ -205,6 +216,8 @@ impl AuthError {
             AuthError::InvalidSignature => "invalid_signature",
             AuthError::Expired => "expired",
             AuthError::Revoked => "revoked",
+            AuthError::Inactive => "inactive",
+            AuthError::IntrospectionUnavailable { .. } => "introspection_unavailable",
             AuthError::NotYetValid => "not_yet_valid",
             AuthError::IssuedInFuture => "issued_in_future",
             AuthError::LifetimeTooLong => "lifetime_too_long",
@@ -341,7 +354,8 @@ impl AuthError {
             h.insert("dpop-nonce", v);
         }
         match self {
-            AuthError::KeysUnavailable { retry_after } => {
+            AuthError::KeysUnavailable { retry_after }
+            | AuthError::IntrospectionUnavailable { retry_after } => {
                 h.insert(
                     header::RETRY_AFTER,
                     HeaderValue::from(retry_after.as_secs().max(1)),
@@ -525,6 +539,7 @@ mod tests {
             AuthError::InvalidSignature,
             AuthError::Expired,
             AuthError::Revoked,
+            AuthError::Inactive,
             AuthError::NotYetValid,
             AuthError::IssuedInFuture,
             AuthError::LifetimeTooLong,

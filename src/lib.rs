@@ -131,6 +131,11 @@ pub use validate::{
     Clock, DEFAULT_LEEWAY, DEFAULT_MAX_DELEGATION_DEPTH, DEFAULT_MAX_TOKEN_SIZE,
     DEFAULT_TOKEN_CACHE_BYTES, DEFAULT_TYPES, MAX_LEEWAY, SystemClock, Validator, ValidatorBuilder,
 };
+#[cfg(feature = "client")]
+pub use validate::{
+    DEFAULT_INTROSPECTION_CACHE_BYTES, DEFAULT_INTROSPECTION_TTL, DEFAULT_NEGATIVE_TTL,
+    Introspection,
+};
 
 /// The README's Rust examples compile as doctests.
 #[cfg(doctest)]

@@ -59,6 +59,7 @@ mod tls;
 
 pub use credentials::Secret;
 pub use discovery::{AuthorizationServer, DiscoveredResource, ResourceDiscovery};
+pub(crate) use endpoint::Endpoint;
 pub use exchange::{
     DEFAULT_EXCHANGE_CACHE_BYTES, DelegateTo, InboundToken, TokenExchange, TokenExchangeBuilder,
 };

@@ -543,6 +543,11 @@ impl TokenSource {
         )))
     }
 
+    /// The endpoint and its client authentication (shared with introspection).
+    pub(crate) fn endpoint(&self) -> Arc<Endpoint> {
+        self.inner.endpoint.clone()
+    }
+
     /// The DPoP prover, when tokens are DPoP-bound.
     pub(crate) fn prover(&self) -> Option<&super::dpop::Prover> {
         self.inner.endpoint.dpop.as_deref()

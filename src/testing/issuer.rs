@@ -61,11 +61,11 @@ const DEFAULT_ALGORITHMS: [Algorithm; 4] = [
 /// ```
 #[derive(Clone)]
 pub struct TestIssuer {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
-    state: Arc<ServerState>,
+pub(super) struct Inner {
+    pub(super) state: Arc<ServerState>,
     addr: SocketAddr,
     audience: String,
     server: Mutex<Option<Running>>,

@@ -37,6 +37,7 @@
 
 mod dpop;
 mod events;
+mod introspect;
 mod issuer;
 mod key;
 mod keys_file;

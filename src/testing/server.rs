@@ -82,6 +82,8 @@ pub(super) struct ServerState {
     pub(super) jwks_fetches: AtomicUsize,
     /// Requests that reached the token endpoint.
     pub(super) token_requests: AtomicUsize,
+    /// Requests that reached the introspection endpoint.
+    pub(super) introspection_requests: AtomicUsize,
     pub(super) discovery_fetches: AtomicUsize,
 }
 
@@ -108,6 +110,11 @@ pub(super) struct Config {
     pub(super) used_assertions: HashMap<String, i64>,
     /// The DPoP nonce the token endpoint requires, when it requires one.
     pub(super) dpop_nonce: Option<String>,
+    /// Opaque token → its claims (introspection).
+    pub(super) opaque: HashMap<String, Value>,
+    /// Tokens and `jti`s the introspection endpoint reports inactive.
+    pub(super) inactive: std::collections::HashSet<String>,
+    pub(super) introspection_behavior: Behavior,
     pub(super) token_behavior: Behavior,
     /// `expires_in` of issued tokens, when not the default.
     pub(super) token_lifetime: Option<i64>,
@@ -130,6 +137,7 @@ impl ServerState {
             jwks_fetches: AtomicUsize::new(0),
             token_requests: AtomicUsize::new(0),
             discovery_fetches: AtomicUsize::new(0),
+            introspection_requests: AtomicUsize::new(0),
         }
     }
 
@@ -143,6 +151,7 @@ impl ServerState {
             "issuer": issuer.unwrap_or_else(|| self.issuer.clone()),
             "jwks_uri": format!("{}{JWKS_PATH}", self.issuer),
             "token_endpoint": format!("{}{TOKEN_PATH}", self.issuer),
+            "introspection_endpoint": format!("{}{}", self.issuer, super::introspect::INTROSPECT_PATH),
             "grant_types_supported": ["client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
             "token_endpoint_auth_signing_alg_values_supported": Algorithm::ALL,
@@ -278,6 +287,10 @@ fn router(state: Arc<ServerState>) -> Router {
         .route(DISCOVERY_PATH, get(serve_discovery))
         .route(METADATA_PATH, get(serve_discovery))
         .route(TOKEN_PATH, post(super::token_endpoint::serve_token))
+        .route(
+            super::introspect::INTROSPECT_PATH,
+            post(super::introspect::serve_introspect),
+        )
         .with_state(state)
 }
 

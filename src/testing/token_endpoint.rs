@@ -470,6 +470,10 @@ fn oauth_error(status: StatusCode, error: &str) -> Response {
     response
 }
 
+pub(super) fn json_response(status: StatusCode, value: &Value) -> Response {
+    json_body(status, value)
+}
+
 fn json_body(status: StatusCode, value: &Value) -> Response {
     let mut response = Response::new(Body::from(value.to_string()));
     *response.status_mut() = status;

@@ -64,6 +64,8 @@ struct Settings {
     max_delegation_depth: usize,
     delegated_scope_ceiling: Option<Vec<crate::scope::Scope>>,
     revocations: Option<crate::revocation::Revocations>,
+    #[cfg(feature = "client")]
+    introspection: Option<crate::Introspection>,
     // --- key start-up (issue 11) ---
     background_key_fetch: bool,
 }
@@ -148,6 +150,8 @@ impl ValidatorBuilder<ExtraClaims> {
                 max_delegation_depth: DEFAULT_MAX_DELEGATION_DEPTH,
                 delegated_scope_ceiling: None,
                 revocations: None,
+                #[cfg(feature = "client")]
+                introspection: None,
                 background_key_fetch: false,
             },
             _claims: PhantomData,
@@ -448,6 +452,14 @@ impl<C: DeserializeOwned + Send + Sync + 'static> ValidatorBuilder<C> {
         self
     }
 
+    /// Introspect opaque tokens (and, if asked, re-check JWTs) at an authorization server's
+    /// RFC 7662 endpoint (feature `client`). See [`Introspection`](crate::Introspection).
+    #[cfg(feature = "client")]
+    pub fn introspection(mut self, introspection: crate::Introspection) -> Self {
+        self.s.introspection = Some(introspection);
+        self
+    }
+
     /// Use your own HTTP client (proxies, mTLS, custom roots). Set its timeouts yourself.
     ///
     /// Its redirect policy is its own, so the final URL of every response is checked against
@@ -708,6 +720,11 @@ impl<C: DeserializeOwned + Send + Sync + 'static> ValidatorBuilder<C> {
                 max_delegation_depth: s.max_delegation_depth,
                 delegated_scope_ceiling: s.delegated_scope_ceiling,
                 revocations: s.revocations,
+                #[cfg(feature = "client")]
+                introspection: match s.introspection {
+                    Some(i) => Some(Arc::new(i.into_client()?)),
+                    None => None,
+                },
             },
             s.token_cache.filter(|c| *c > 0),
         ))

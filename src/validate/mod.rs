@@ -24,6 +24,8 @@
 mod builder;
 mod checks;
 mod header;
+#[cfg(feature = "client")]
+mod introspect;
 mod token_cache;
 
 use std::any::Any;
@@ -42,6 +44,11 @@ use serde_json::Value;
 pub use builder::{
     DEFAULT_LEEWAY, DEFAULT_MAX_DELEGATION_DEPTH, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TYPES,
     MAX_LEEWAY, ValidatorBuilder,
+};
+#[cfg(feature = "client")]
+pub use introspect::{
+    DEFAULT_INTROSPECTION_CACHE_BYTES, DEFAULT_INTROSPECTION_TTL, DEFAULT_NEGATIVE_TTL,
+    Introspection,
 };
 pub use token_cache::DEFAULT_TOKEN_CACHE_BYTES;
 
@@ -117,6 +124,9 @@ pub(crate) struct Config {
     pub(crate) delegated_scope_ceiling: Option<Vec<crate::scope::Scope>>,
     /// The deny-list consulted on every validation, cache hits included.
     pub(crate) revocations: Option<crate::revocation::Revocations>,
+    /// RFC 7662 introspection of opaque tokens (and JWT re-checks).
+    #[cfg(feature = "client")]
+    pub(crate) introspection: Option<Arc<introspect::IntrospectionClient>>,
 }
 
 /// Validates bearer JWT access tokens. Cheap to clone (an `Arc` inside).
@@ -156,6 +166,8 @@ pub(crate) struct Config {
 pub struct Validator<C = ExtraClaims> {
     pub(crate) config: Arc<Config>,
     cache: Option<TokenCache<C>>,
+    #[cfg(feature = "client")]
+    introspected: Option<introspect::AnswerCache<C>>,
     _claims: PhantomData<fn() -> C>,
 }
 
@@ -164,6 +176,8 @@ impl<C> Clone for Validator<C> {
         Validator {
             config: self.config.clone(),
             cache: self.cache.clone(),
+            #[cfg(feature = "client")]
+            introspected: self.introspected.clone(),
             _claims: PhantomData,
         }
     }
@@ -259,10 +273,24 @@ fn invalid_custom<C: DeserializeOwned>(payload: &[u8], first: &serde_json::Error
 impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
     pub(crate) fn from_config(config: Config, cache_bytes: Option<u64>) -> Self {
         Validator {
+            #[cfg(feature = "client")]
+            introspected: config
+                .introspection
+                .as_ref()
+                .map(|i| introspect::new_cache(i.settings.cache_bytes)),
             config: Arc::new(config),
             cache: cache_bytes.map(token_cache::new),
             _claims: PhantomData,
         }
+    }
+
+    /// How many JWT re-checks let a token through because introspection could not be made
+    /// ([`Introspection::fail_open`]); 0 without it.
+    #[cfg(feature = "client")]
+    pub fn introspection_fail_opens(&self) -> u64 {
+        self.config.introspection.as_ref().map_or(0, |i| {
+            i.fail_opens.load(std::sync::atomic::Ordering::Relaxed)
+        })
     }
 
     /// Validate a compact JWS access token: structure, header, issuer, key, signature, then
@@ -313,6 +341,41 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
                 limit: cfg.max_token_size,
             });
         }
+        #[cfg(feature = "client")]
+        if let (Some(client), Some(cache)) = (&cfg.introspection, &self.introspected) {
+            if !introspect::is_compact_jws(token) {
+                let v = self.introspect(client, cache, token).await?;
+                revoked_since(cfg, &v)?;
+                return Ok(v);
+            }
+            let v = self.verify_jwt(token).await?;
+            let settings = &client.settings;
+            if settings.recheck_jwts
+                && cfg
+                    .issuers
+                    .get(v.issuer)
+                    .is_some_and(|i| i.issuer == settings.issuer)
+            {
+                match self.introspect(client, cache, token).await {
+                    Ok(_) => {}
+                    Err(AuthError::IntrospectionUnavailable { .. }) if settings.fail_open => {
+                        client
+                            .fail_opens
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tracing::warn!(target: "a2a_guard::introspection",
+                            "introspection unavailable: verified JWT accepted (fail-open)");
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            return Ok(v);
+        }
+        self.verify_jwt(token).await
+    }
+
+    /// The JWT path of [`verify`](Self::verify): the verified-token cache, then the checks.
+    async fn verify_jwt(&self, token: &str) -> Result<Arc<Verified<C>>, AuthError> {
+        let cfg = &*self.config;
         let uncached = async {
             let v = self.verify_uncached(token).await?;
             revoked(cfg, v.principal.registered())?;

@@ -1,0 +1,172 @@
+//! RFC 7662 introspection (issue 14) against `TestIssuer`'s introspection endpoint over
+//! loopback HTTP: opaque tokens accepted with their claims checked like a JWT's, `active:
+//! false` → 401, answers cached (TTL on a manual clock), JWT re-checks, fail closed by default
+//! and fail-open only when chosen (and counted).
+#![cfg(all(feature = "testing", feature = "client"))]
+
+mod common;
+
+use std::time::Duration;
+
+use a2a_guard::client::{ClientCredentials, Secret};
+use a2a_guard::testing::{Behavior, TestIssuer};
+use a2a_guard::{AuthError, Introspection, Validator};
+use common::ManualClock;
+
+async fn issuer() -> TestIssuer {
+    TestIssuer::builder()
+        .client("payments-api", "s3cret")
+        .start()
+        .await
+        .unwrap()
+}
+
+fn introspection(issuer: &TestIssuer) -> Introspection {
+    Introspection::new(
+        issuer.issuer(),
+        ClientCredentials::new(issuer.introspection_url(), "payments-api")
+            .secret(Secret::new("s3cret")),
+    )
+}
+
+async fn validator(issuer: &TestIssuer, i: Introspection, clock: &ManualClock) -> Validator {
+    Validator::builder()
+        .issuer_jwks(issuer.issuer(), issuer.jwks_url())
+        .audience(issuer.audience())
+        .introspection(i)
+        .clock(clock.as_clock())
+        .build()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn opaque_tokens_are_introspected_and_their_claims_checked() {
+    let issuer = issuer().await;
+    let clock = ManualClock::now_real();
+    let v = validator(&issuer, introspection(&issuer), &clock).await;
+    let opaque = issuer.opaque_token(issuer.token().subject("billing-agent").scope("read:data"));
+    let p = v.validate(&opaque).await.unwrap();
+    assert_eq!(p.subject(), Some("billing-agent"));
+    assert!(p.scopes().to_string().contains("read:data"));
+    // The same claim rules as a JWT: another audience is refused.
+    let elsewhere = issuer.opaque_token(issuer.token().audience("someone-else"));
+    assert_eq!(
+        v.validate(&elsewhere).await.unwrap_err(),
+        AuthError::WrongAudience
+    );
+    // Unknown to the server: inactive.
+    assert_eq!(
+        v.validate("opaque-never-issued").await.unwrap_err(),
+        AuthError::Inactive
+    );
+}
+
+#[tokio::test]
+async fn answers_are_cached_until_the_ttl_then_asked_again() {
+    let issuer = issuer().await;
+    let clock = ManualClock::now_real();
+    let v = validator(
+        &issuer,
+        introspection(&issuer).cache_ttl(Duration::from_secs(30)),
+        &clock,
+    )
+    .await;
+    let opaque = issuer.opaque_token(issuer.token());
+    for _ in 0..5 {
+        v.validate(&opaque).await.unwrap();
+    }
+    assert_eq!(issuer.introspection_requests(), 1);
+    // Revoked at the server: still accepted from the cache within the TTL — the documented
+    // window — and refused once it is over.
+    issuer.deactivate(&opaque);
+    v.validate(&opaque).await.unwrap();
+    assert_eq!(issuer.introspection_requests(), 1);
+    // The cache's expiry runs on real time: a short TTL shows the answer asked again.
+    let short = validator(
+        &issuer,
+        introspection(&issuer).cache_ttl(Duration::from_millis(200)),
+        &clock,
+    )
+    .await;
+    let again = issuer.opaque_token(issuer.token());
+    short.validate(&again).await.unwrap();
+    issuer.deactivate(&again);
+    common::within(Duration::from_secs(5), async {
+        while short.validate(&again).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        short.validate(&again).await.unwrap_err(),
+        AuthError::Inactive
+    );
+}
+
+#[tokio::test]
+async fn jwts_are_rechecked_when_asked_and_the_endpoint_down_fails_closed() {
+    let issuer = issuer().await;
+    let clock = ManualClock::now_real();
+    let v = validator(&issuer, introspection(&issuer).recheck_jwts(), &clock).await;
+    let jwt = issuer.token().claim("jti", "pay-1").sign();
+    v.validate(&jwt).await.unwrap();
+    assert_eq!(issuer.introspection_requests(), 1);
+
+    issuer.set_introspection_behavior(Behavior::Status(500));
+    let other = issuer.token().claim("jti", "pay-2").sign();
+    let err = v.validate(&other).await.unwrap_err();
+    assert!(
+        matches!(err, AuthError::IntrospectionUnavailable { .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.status(), 503);
+
+    // Fail-open only when chosen, and counted.
+    let open = validator(
+        &issuer,
+        introspection(&issuer).recheck_jwts().fail_open(),
+        &clock,
+    )
+    .await;
+    open.validate(&other).await.unwrap();
+    assert_eq!(open.introspection_fail_opens(), 1);
+    // An opaque token never passes without an answer, fail-open or not.
+    let opaque = "opaque-unknown";
+    assert!(matches!(
+        open.validate(opaque).await.unwrap_err(),
+        AuthError::IntrospectionUnavailable { .. }
+    ));
+}
+
+#[tokio::test]
+async fn a_deactivated_jwt_is_refused_on_recheck() {
+    let issuer = issuer().await;
+    let clock = ManualClock::now_real();
+    let v = validator(
+        &issuer,
+        introspection(&issuer)
+            .recheck_jwts()
+            .cache_ttl(Duration::from_millis(100)),
+        &clock,
+    )
+    .await;
+    let jwt = issuer.token().claim("jti", "task-9").sign();
+    v.validate(&jwt).await.unwrap();
+    issuer.deactivate("task-9");
+    common::within(Duration::from_secs(5), async {
+        while v.validate(&jwt).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    })
+    .await;
+    assert_eq!(v.validate(&jwt).await.unwrap_err(), AuthError::Inactive);
+    // Without the re-check the same validator setup accepts it (signature and exp are fine).
+    let plain = Validator::builder()
+        .issuer_jwks(issuer.issuer(), issuer.jwks_url())
+        .audience(issuer.audience())
+        .build()
+        .await
+        .unwrap();
+    plain.validate(&jwt).await.unwrap();
+}
