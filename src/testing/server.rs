@@ -15,7 +15,7 @@ use http_body::{Frame, SizeHint};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -33,6 +33,8 @@ pub(super) const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 pub(super) const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
 /// The client-credentials token endpoint (`token_endpoint.rs`).
 pub(super) const TOKEN_PATH: &str = "/token";
+/// The RFC 7009 revocation endpoint (`revocation.rs`).
+pub(super) const REVOCATION_PATH: &str = "/revoke";
 /// Body of [`Behavior::Garbage`].
 const GARBAGE_BODY: &str = "<html>this is not JSON {\"keys\": [";
 /// Chunk size of [`Behavior::Oversized`] bodies, which are streamed, never held in memory.
@@ -82,6 +84,10 @@ pub(super) struct ServerState {
     pub(super) jwks_fetches: AtomicUsize,
     /// Requests that reached the token endpoint.
     pub(super) token_requests: AtomicUsize,
+    /// Requests that reached the revocation endpoint.
+    pub(super) revocation_requests: AtomicUsize,
+    /// `jti`s of tokens revoked at the revocation endpoint.
+    pub(super) revoked: Mutex<HashSet<String>>,
     pub(super) discovery_fetches: AtomicUsize,
 }
 
@@ -102,6 +108,7 @@ pub(super) struct Config {
     /// Client id → secret, for the token endpoint.
     pub(super) clients: HashMap<String, String>,
     pub(super) token_behavior: Behavior,
+    pub(super) revocation_behavior: Behavior,
     /// `expires_in` of issued tokens, when not the default.
     pub(super) token_lifetime: Option<i64>,
 }
@@ -122,6 +129,8 @@ impl ServerState {
             config: Mutex::default(),
             jwks_fetches: AtomicUsize::new(0),
             token_requests: AtomicUsize::new(0),
+            revocation_requests: AtomicUsize::new(0),
+            revoked: Mutex::default(),
             discovery_fetches: AtomicUsize::new(0),
         }
     }
@@ -138,6 +147,8 @@ impl ServerState {
             "token_endpoint": format!("{}{TOKEN_PATH}", self.issuer),
             "grant_types_supported": ["client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "revocation_endpoint": format!("{}{REVOCATION_PATH}", self.issuer),
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "response_types_supported": ["token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": Algorithm::ALL,
@@ -269,6 +280,7 @@ fn router(state: Arc<ServerState>) -> Router {
         .route(DISCOVERY_PATH, get(serve_discovery))
         .route(METADATA_PATH, get(serve_discovery))
         .route(TOKEN_PATH, post(super::token_endpoint::serve_token))
+        .route(REVOCATION_PATH, post(super::revocation::serve_revoke))
         .with_state(state)
 }
 

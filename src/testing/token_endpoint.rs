@@ -42,43 +42,20 @@ pub(super) async fn serve_token(
         return response;
     }
     let lifetime = lifetime.unwrap_or(ISSUED_TOKEN_LIFETIME_SECS);
-    if body.len() > MAX_FORM_BYTES {
-        return oauth_error(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request");
-    }
-    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let param = |name: &str| {
-        let mut values = form.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
-        match (values.next(), values.next()) {
-            (Some(v), None) => Ok(Some(v.as_str())),
-            (None, _) => Ok(None),
-            // RFC 6749 §3.2: request parameters must not be included more than once.
-            (Some(_), Some(_)) => Err(()),
-        }
+    let form = match Form::parse(&body) {
+        Ok(form) => form,
+        Err(refusal) => return refusal.response(),
     };
-    let (Ok(grant), Ok(scope), Ok(resource), Ok(form_id), Ok(form_secret)) = (
-        param("grant_type"),
-        param("scope"),
-        param("resource"),
-        param("client_id"),
-        param("client_secret"),
-    ) else {
+    let param = |name: &str| form.param(name);
+    let (Ok(grant), Ok(scope), Ok(resource)) =
+        (param("grant_type"), param("scope"), param("resource"))
+    else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
     };
-    // RFC 6749 §2.3.1: HTTP Basic (names form-urlencoded first) or the two form parameters,
-    // never both.
-    let basic = headers.get(AUTHORIZATION).map(basic_credentials);
-    let (client_id, secret) = match (basic, form_id, form_secret) {
-        (Some(Some(creds)), None, None) => creds,
-        (None, Some(id), Some(secret)) => (id.to_owned(), secret.to_owned()),
-        _ => return invalid_client(),
+    let client_id = match authenticate_client(&state, &headers, &form) {
+        Ok(id) => id,
+        Err(refusal) => return refusal.response(),
     };
-    let known = lock(&state.config).clients.get(&client_id).cloned();
-    let secret_ok = known.is_some_and(|k| {
-        aws_lc_rs::constant_time::verify_slices_are_equal(k.as_bytes(), secret.as_bytes()).is_ok()
-    });
-    if !secret_ok {
-        return invalid_client();
-    }
     let mut extra = Map::new();
     let mut scope = scope.map(str::to_owned);
     match grant {
@@ -128,6 +105,96 @@ pub(super) async fn serve_token(
         .headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// A form body (`application/x-www-form-urlencoded`) of at most [`MAX_FORM_BYTES`].
+pub(super) struct Form(Vec<(String, String)>);
+
+impl Form {
+    /// Parses `body`; a body over the cap is refused.
+    pub(super) fn parse(body: &[u8]) -> Result<Form, Refusal> {
+        if body.len() > MAX_FORM_BYTES {
+            return Err(Refusal::TooLarge);
+        }
+        Ok(Form(
+            url::form_urlencoded::parse(body).into_owned().collect(),
+        ))
+    }
+
+    /// The value of `name`; `Err` when it is sent more than once (RFC 6749 §3.2: request
+    /// parameters must not be included more than once).
+    pub(super) fn param(&self, name: &str) -> Result<Option<&str>, ()> {
+        let mut values = self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
+        match (values.next(), values.next()) {
+            (Some(v), None) => Ok(Some(v.as_str())),
+            (None, _) => Ok(None),
+            (Some(_), Some(_)) => Err(()),
+        }
+    }
+}
+
+/// Why a form request was refused before its endpoint looked at it.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Refusal {
+    /// 413 `invalid_request`: over [`MAX_FORM_BYTES`].
+    TooLarge,
+    /// 400 `invalid_request`: a parameter sent twice.
+    InvalidRequest,
+    /// 401 `invalid_client` with a Basic challenge.
+    InvalidClient,
+}
+
+impl Refusal {
+    pub(super) fn response(self) -> Response {
+        match self {
+            Refusal::TooLarge => oauth_error(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request"),
+            Refusal::InvalidRequest => oauth_error(StatusCode::BAD_REQUEST, "invalid_request"),
+            Refusal::InvalidClient => invalid_client(),
+        }
+    }
+}
+
+/// Client authentication for every endpoint that takes it (token, RFC 7009 revocation):
+/// RFC 6749 §2.3.1 HTTP Basic (names form-urlencoded first) or the `client_id` /
+/// `client_secret` form parameters, never both; the secret compared in constant time.
+/// Returns the client id.
+pub(super) fn authenticate_client(
+    state: &ServerState,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<String, Refusal> {
+    let (Ok(form_id), Ok(form_secret)) = (form.param("client_id"), form.param("client_secret"))
+    else {
+        return Err(Refusal::InvalidRequest);
+    };
+    let basic = headers.get(AUTHORIZATION).map(basic_credentials);
+    let (client_id, secret) = match (basic, form_id, form_secret) {
+        (Some(Some(creds)), None, None) => creds,
+        (None, Some(id), Some(secret)) => (id.to_owned(), secret.to_owned()),
+        _ => return Err(Refusal::InvalidClient),
+    };
+    let known = lock(&state.config).clients.get(&client_id).cloned();
+    let secret_ok = known.is_some_and(|k| {
+        aws_lc_rs::constant_time::verify_slices_are_equal(k.as_bytes(), secret.as_bytes()).is_ok()
+    });
+    if !secret_ok {
+        return Err(Refusal::InvalidClient);
+    }
+    Ok(client_id)
+}
+
+/// A validator for this issuer's own access tokens (any audience): the subject and actor
+/// tokens of an exchange, the token of a revocation request.
+pub(super) async fn own_token_validator(
+    state: &ServerState,
+) -> Result<crate::Validator, &'static str> {
+    let keys = crate::jwk::KeySet::from_value(&state.jwks()).map_err(|_| "server_error")?;
+    crate::Validator::builder()
+        .issuer_keys(state.issuer.clone(), keys)
+        .dangerous_skip_audience_check()
+        .build()
+        .await
+        .map_err(|_| "server_error")
 }
 
 /// An RFC 9068 access token for `client_id`: `aud` is the RFC 8707 `resource` when asked for,
@@ -188,13 +255,7 @@ async fn exchange_claims(
     client_id: &str,
     scope: Option<&str>,
 ) -> Result<(Map<String, Value>, String), &'static str> {
-    let keys = crate::jwk::KeySet::from_value(&state.jwks()).map_err(|_| "server_error")?;
-    let validator = crate::Validator::builder()
-        .issuer_keys(state.issuer.clone(), keys)
-        .dangerous_skip_audience_check()
-        .build()
-        .await
-        .map_err(|_| "server_error")?;
+    let validator = own_token_validator(state).await?;
     let subject = validator
         .validate(subject)
         .await
@@ -269,7 +330,7 @@ fn invalid_client() -> Response {
 }
 
 /// RFC 6749 §5.2.
-fn oauth_error(status: StatusCode, error: &str) -> Response {
+pub(super) fn oauth_error(status: StatusCode, error: &str) -> Response {
     let mut response = json_body(status, &json!({ "error": error }));
     response
         .headers_mut()
