@@ -1,5 +1,5 @@
 //! The token endpoint (RFC 6749 §3.2): one authenticated POST per token request, shared by
-//! every grant (client credentials, token exchange).
+//! every grant (client credentials, token exchange) and by RFC 7009 revocation.
 
 use std::time::Duration;
 
@@ -38,9 +38,31 @@ pub(crate) struct Endpoint {
     pub(crate) http: reqwest::Client,
 }
 
+/// What an endpoint answered to an authenticated form POST, read within [`MAX_RESPONSE`].
+pub(crate) struct FormAnswer {
+    pub(crate) status: http::StatusCode,
+    pub(crate) headers: http::HeaderMap,
+    pub(crate) body: Vec<u8>,
+}
+
 impl Endpoint {
     /// POST one token request with these grant parameters, authenticated as the client.
     pub(crate) async fn post(&self, params: &[(&str, &str)]) -> Result<Issued, ClientError> {
+        let answer = self.send_form(&self.url, params).await?;
+        if !answer.status.is_success() {
+            return Err(refused(answer.status.as_u16(), &answer.body));
+        }
+        parse_success(&answer.body)
+    }
+
+    /// POST a form to `url` (the token endpoint, or another endpoint of the same
+    /// authorization server such as RFC 7009 revocation), authenticated as the client: the
+    /// one place client authentication happens.
+    pub(crate) async fn send_form(
+        &self,
+        url: &reqwest::Url,
+        params: &[(&str, &str)],
+    ) -> Result<FormAnswer, ClientError> {
         let secret = self.secret.current()?;
         let basic = self.method == AuthMethod::Basic;
         // Built in one go: the serializer must not live across an await (it is not `Sync`).
@@ -57,7 +79,7 @@ impl Endpoint {
         });
         let mut req = self
             .http
-            .post(self.url.clone())
+            .post(url.clone())
             .header(http::header::ACCEPT, "application/json")
             .header(
                 http::header::CONTENT_TYPE,
@@ -92,11 +114,13 @@ impl Endpoint {
                 })
             })?;
         let status = res.status();
-        let bytes = read_capped(res).await?;
-        if !status.is_success() {
-            return Err(refused(status.as_u16(), &bytes));
-        }
-        parse_success(&bytes)
+        let headers = res.headers().clone();
+        let body = read_capped(res).await?;
+        Ok(FormAnswer {
+            status,
+            headers,
+            body,
+        })
     }
 }
 async fn read_capped(mut res: reqwest::Response) -> Result<Vec<u8>, ClientError> {
@@ -157,7 +181,8 @@ fn parse_success(bytes: &[u8]) -> Result<Issued, ClientError> {
     })
 }
 
-fn refused(status: u16, bytes: &[u8]) -> ClientError {
+/// An RFC 6749 §5.2 error response, sanitised.
+pub(crate) fn refused(status: u16, bytes: &[u8]) -> ClientError {
     #[derive(Deserialize)]
     struct ErrorBody {
         error: String,
