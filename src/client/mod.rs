@@ -49,7 +49,9 @@ mod exchange;
 mod layer;
 #[cfg(feature = "reqwest-middleware")]
 mod middleware;
+mod revocation;
 mod source;
+mod task;
 
 pub use credentials::Secret;
 pub use exchange::{
@@ -58,10 +60,12 @@ pub use exchange::{
 pub use layer::{AccessTokenFuture, AccessTokenLayer, AccessTokenService};
 #[cfg(feature = "reqwest-middleware")]
 pub use middleware::AccessTokenMiddleware;
+pub use revocation::RevocationReport;
 pub use source::{
     AccessToken, ClientCredentials, DEFAULT_EXPIRY_SKEW, DEFAULT_LIFETIME,
     DEFAULT_REFRESH_FRACTION, MIN_AGE_TO_INVALIDATE, TokenSource,
 };
+pub use task::TaskTokens;
 
 use std::time::Duration;
 
@@ -70,9 +74,10 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// The token endpoint answered with an OAuth error (RFC 6749 §5.2), e.g.
-    /// `invalid_client`, `invalid_scope`, `unauthorized_client`.
-    #[error("the token endpoint refused: {error} (HTTP {status})")]
+    /// The token endpoint (or the revocation endpoint) answered with an OAuth error
+    /// (RFC 6749 §5.2, RFC 7009 §2.2.1), e.g. `invalid_client`, `invalid_scope`,
+    /// `unauthorized_client`.
+    #[error("the authorization server refused: {error} (HTTP {status})")]
     Refused {
         /// The HTTP status.
         status: u16,
@@ -100,4 +105,15 @@ pub enum ClientError {
     /// The client secret could not be read (file missing, unreadable, empty; variable unset).
     #[error("client secret: {0}")]
     Secret(&'static str),
+    /// The revocation endpoint answered 503 (RFC 7009 §2.2.1): the token was **not** revoked
+    /// and is still valid; try again later (after `Retry-After` when the server sent one).
+    #[error("the revocation endpoint is unavailable; retry after {retry_after:?}")]
+    RevocationUnavailable {
+        /// The server's `Retry-After` in seconds, when it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// Revocation was asked for but no revocation endpoint is configured (see
+    /// [`ClientCredentials::revocation_endpoint`]): the token was not revoked.
+    #[error("no revocation endpoint is configured")]
+    NoRevocationEndpoint,
 }
