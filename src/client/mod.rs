@@ -39,9 +39,45 @@
 //!   it replaces any `Authorization` header already on the request, so an inbound token is
 //!   never forwarded (MCP's token pass-through rule).
 //!
-//! Every issuance, renewal and failure is one `tracing` event at target `a2a_guard::client`
-//! (grant, client_id, scope, resources, lifetime, `jti` when the token is a JWT) — never the
-//! token or the secret.
+//! **Revocation (RFC 7009).** With
+//! [`revocation_endpoint`](ClientCredentials::revocation_endpoint) configured,
+//! [`TokenSource::revoke`] revokes one token and drops it from the cache,
+//! [`TokenSource::revoke_all`] and [`TokenExchange::revoke_all`] revoke what is cached for a
+//! graceful shutdown, and a [`TaskTokens`] handle from [`TokenExchange::task`] holds the
+//! delegated tokens of one task apart from the shared cache and revokes them when the task
+//! ends ([`TaskTokens::finish`]; best effort when dropped). Revocation requests authenticate
+//! exactly as token requests do; a 503 is [`ClientError::RevocationUnavailable`], no
+//! endpoint is [`ClientError::NoRevocationEndpoint`] — never a silent success. Resource
+//! servers that validate JWTs locally do not learn of a revocation until introspection or a
+//! deny-list tells them (issue 14): revoking stops this process's use of the token and lets
+//! the authorization server refuse it, no more.
+//!
+//! ```no_run
+//! # async fn demo(principal: a2a_guard::Principal, inbound: a2a_guard::client::InboundToken)
+//! # -> Result<(), Box<dyn std::error::Error>> {
+//! use a2a_guard::client::{ClientCredentials, DelegateTo, Secret, TokenExchange};
+//! let me = ClientCredentials::new("https://auth.example.com/token", "orchestrator")
+//!     .revocation_endpoint("https://auth.example.com/revoke")
+//!     .secret(Secret::env("ORCHESTRATOR_SECRET"))
+//!     .build()?;
+//! let exchange = TokenExchange::builder(me.clone()).build()?;
+//! // Per task: delegated tokens revoked when the task is done.
+//! let task = exchange.task();
+//! let token = task
+//!     .delegate(&principal, &inbound, DelegateTo::resource("https://analysis.example.com/"))
+//!     .await?;
+//! # let _ = token;
+//! let report = task.finish().await;
+//! // At shutdown: whatever is still cached.
+//! let (shared, own) = (exchange.revoke_all().await, me.revoke_all().await);
+//! # let _ = (report, shared, own);
+//! # Ok(()) }
+//! ```
+//!
+//! Every issuance, renewal, failure and revocation is one `tracing` event at target
+//! `a2a_guard::client` (grant, client_id, scope, resources, audience, lifetime, `jti` when
+//! the token is a JWT; for revocations `event = "revoked"` or `"revoke_failed"` and the
+//! `trigger`) — never the token or the secret.
 
 mod credentials;
 mod endpoint;

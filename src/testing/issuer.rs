@@ -127,7 +127,8 @@ impl TestIssuerBuilder {
     /// has `sub` and `client_id` = the client, the scopes asked for (all granted: a
     /// development server), `aud` = the RFC 8707 `resource` asked for or else
     /// [`audience`](Self::audience), and a one-hour lifetime. Without a registered client the
-    /// endpoint answers every request 401 `invalid_client`.
+    /// endpoint answers every request 401 `invalid_client`. The same clients may revoke
+    /// their tokens at [`TestIssuer::revocation_url`] (RFC 7009).
     ///
     /// ```
     /// # use a2a_guard::testing::TestIssuer;
