@@ -170,3 +170,60 @@ async fn a_deactivated_jwt_is_refused_on_recheck() {
         .unwrap();
     plain.validate(&jwt).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_token_the_client_revokes_is_inactive_at_introspection_and_cannot_be_exchanged() {
+    let issuer = issuer().await;
+    let clock = ManualClock::now_real();
+    // The calling agent: its own client-credentials token, revoked when its task ends.
+    let tokens = ClientCredentials::new(format!("{}/token", issuer.issuer()), "payments-api")
+        .revocation_endpoint(issuer.revocation_url())
+        .secret(Secret::new("s3cret"))
+        .build()
+        .unwrap();
+    let token = tokens.token().await.unwrap();
+    // The resource re-checks JWTs; its cache is as long as the default.
+    let v = validator(&issuer, introspection(&issuer).recheck_jwts(), &clock).await;
+    v.validate(token.secret()).await.unwrap();
+    tokens.revoke(&token).await.unwrap();
+    // A fresh validator (no cached answer) asks again: RFC 7009 made the token inactive.
+    let fresh = validator(&issuer, introspection(&issuer).recheck_jwts(), &clock).await;
+    assert_eq!(
+        fresh.validate(token.secret()).await.unwrap_err(),
+        AuthError::Inactive
+    );
+    // And the authorization server refuses to exchange it.
+    let res = reqwest::Client::new()
+        .post(format!("{}/token", issuer.issuer()))
+        .basic_auth("payments-api", Some("s3cret"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange\
+             &subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token\
+             &subject_token={}",
+            token.secret()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("invalid_grant"));
+
+    // An opaque token handed to this client is revoked the same way.
+    let opaque = issuer.opaque_token(issuer.token().claim("client_id", "payments-api"));
+    fresh.validate(&opaque).await.unwrap();
+    let res = reqwest::Client::new()
+        .post(issuer.revocation_url())
+        .basic_auth("payments-api", Some("s3cret"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={opaque}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let later = validator(&issuer, introspection(&issuer), &clock).await;
+    assert_eq!(
+        later.validate(&opaque).await.unwrap_err(),
+        AuthError::Inactive
+    );
+}

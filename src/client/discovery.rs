@@ -127,11 +127,17 @@ impl AuthorizationServer {
     /// A [`ClientCredentials`] for `client_id` with this server's token endpoint and issuer
     /// (the `aud` of `private_key_jwt` assertions) filled in; with
     /// [`tls_client_auth`](ClientCredentials::tls_client_auth), token requests go to
-    /// [`mtls_token_endpoint`](Self::mtls_token_endpoint) when the server has one.
+    /// [`mtls_token_endpoint`](Self::mtls_token_endpoint) when the server has one. The
+    /// [`revocation_endpoint`](ClientCredentials::revocation_endpoint) is set when the server
+    /// publishes one.
     pub fn client_credentials(&self, client_id: impl Into<String>) -> ClientCredentials {
-        ClientCredentials::new(self.token_endpoint.clone(), client_id)
+        let credentials = ClientCredentials::new(self.token_endpoint.clone(), client_id)
             .issuer(self.issuer.clone())
-            .mtls_endpoint(self.mtls_token_endpoint.clone())
+            .mtls_endpoint(self.mtls_token_endpoint.clone());
+        match &self.revocation_endpoint {
+            Some(url) => credentials.revocation_endpoint(url.clone()),
+            None => credentials,
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! The token endpoint (RFC 6749 §3.2): one authenticated POST per token request, shared by
-//! every grant (client credentials, token exchange).
+//! every grant (client credentials, token exchange) and by RFC 7009 revocation.
 
 use std::time::{Duration, SystemTime};
 
@@ -271,7 +271,8 @@ fn parse_success(bytes: &[u8], dpop: bool) -> Result<Issued, ClientError> {
     })
 }
 
-fn refused(status: u16, bytes: &[u8]) -> ClientError {
+/// An RFC 6749 §5.2 error response, sanitised.
+pub(crate) fn refused(status: u16, bytes: &[u8]) -> ClientError {
     #[derive(Deserialize)]
     struct ErrorBody {
         error: String,

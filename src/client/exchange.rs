@@ -10,13 +10,16 @@ use secrecy::SecretString;
 
 use super::credentials::expose;
 use super::endpoint::{Endpoint, Issued};
-use super::{AccessToken, ClientError, TokenSource};
+use super::revocation::{RevocationReport, Revoker, Trigger};
+use super::{AccessToken, ClientError, TaskTokens, TokenSource};
 use crate::scope::{ScopeRequirement, ScopeRules};
 use crate::{ConfigError, Principal};
 
 /// RFC 8693 §2.1 / §3.
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+/// The grant named in audit events.
+const GRANT_NAME: &str = "token_exchange";
 /// Memory the exchanged-token cache may use.
 pub const DEFAULT_EXCHANGE_CACHE_BYTES: u64 = 16 << 20;
 
@@ -29,6 +32,11 @@ pub struct InboundToken(Arc<SecretString>);
 impl InboundToken {
     pub(crate) fn new(token: &str) -> Self {
         InboundToken(Arc::new(SecretString::from(token.to_owned())))
+    }
+
+    /// The token, for the exchange request only.
+    pub(super) fn expose(&self) -> &str {
+        expose(&self.0)
     }
 }
 
@@ -47,9 +55,9 @@ impl std::fmt::Debug for InboundToken {
 #[derive(Debug, Clone, Default)]
 #[must_use]
 pub struct DelegateTo {
-    resources: Vec<String>,
-    audience: Option<String>,
-    scopes: Vec<String>,
+    pub(super) resources: Vec<String>,
+    pub(super) audience: Option<String>,
+    pub(super) scopes: Vec<String>,
 }
 
 impl DelegateTo {
@@ -117,8 +125,10 @@ impl std::fmt::Debug for TokenExchange {
     }
 }
 
-struct Inner {
+pub(super) struct Inner {
     endpoint: Arc<Endpoint>,
+    /// RFC 7009 at the actor's revocation endpoint, as the actor's client.
+    pub(super) revoker: Revoker,
     actor: TokenSource,
     max_depth: usize,
     rules: ScopeRules,
@@ -156,23 +166,80 @@ impl TokenExchange {
         inbound: &InboundToken,
         to: DelegateTo,
     ) -> Result<AccessToken, ClientError> {
-        for s in &to.scopes {
-            if !principal
-                .scopes()
-                .satisfies(&ScopeRequirement::from(s.as_str()), &self.inner.rules)
-            {
-                return Err(ClientError::NotDelegable(
-                    "a wanted scope is not covered by the inbound token",
-                ));
-            }
-        }
-        if principal.delegation_chain().count() >= self.inner.max_depth {
-            return Err(ClientError::NotDelegable(
-                "the inbound delegation chain is already at the limit",
-            ));
-        }
+        self.inner.check_delegable(principal, &to)?;
         let subject_exp = principal.registered().exp.map(|e| e.0);
-        self.exchange(expose(&inbound.0), subject_exp, &to).await
+        self.exchange(inbound.expose(), subject_exp, &to).await
+    }
+
+    /// A handle for one task: the tokens it delegates are its own (never taken from nor put
+    /// into this exchange's shared cache) and are revoked when the task ends — by
+    /// [`TaskTokens::finish`], or best effort when the handle is dropped. Revocation goes to
+    /// the actor's [`revocation_endpoint`](super::ClientCredentials::revocation_endpoint).
+    ///
+    /// ```no_run
+    /// # async fn demo(exchange: a2a_guard::client::TokenExchange, principal: a2a_guard::Principal,
+    /// #     inbound: a2a_guard::client::InboundToken) -> Result<(), a2a_guard::client::ClientError> {
+    /// use a2a_guard::client::DelegateTo;
+    /// let task = exchange.task();
+    /// let token = task
+    ///     .delegate(&principal, &inbound, DelegateTo::resource("https://analysis.example.com/"))
+    ///     .await?;
+    /// // … call the analysis agent with `token` …
+    /// let report = task.finish().await; // revokes what the task obtained
+    /// # let _ = (token, report); Ok(()) }
+    /// ```
+    pub fn task(&self) -> TaskTokens {
+        TaskTokens::new(self.inner.clone())
+    }
+
+    /// Revoke `token` (RFC 7009, as [`TokenSource::revoke`] does) and drop it from this
+    /// exchange's cache first, whatever the outcome. For an exchanged token, e.g. one a
+    /// [`RevocationReport`] lists as failed.
+    ///
+    /// ```no_run
+    /// # async fn demo(exchange: a2a_guard::client::TokenExchange, token: a2a_guard::client::AccessToken)
+    /// # -> Result<(), a2a_guard::client::ClientError> {
+    /// exchange.revoke(&token).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn revoke(&self, token: &AccessToken) -> Result<(), ClientError> {
+        let keys: Vec<Arc<[u8; 32]>> = self
+            .inner
+            .cache
+            .iter()
+            .filter(|(_, (t, _))| t.same_as(token))
+            .map(|(k, _)| k)
+            .collect();
+        for k in keys {
+            self.inner.cache.invalidate(&*k).await;
+        }
+        self.inner.revoker.revoke(token, Trigger::Explicit).await
+    }
+
+    /// For a graceful shutdown: revoke every exchanged token in the shared cache and empty
+    /// it, so the next [`delegate`](Self::delegate) exchanges anew. Tokens held by
+    /// [`TaskTokens`] are their tasks' to revoke; the actor's own token is the
+    /// [`TokenSource`]'s ([`TokenSource::revoke_all`]). Each token is tried once.
+    ///
+    /// ```no_run
+    /// # async fn demo(me: a2a_guard::client::TokenSource, exchange: a2a_guard::client::TokenExchange) {
+    /// let delegated = exchange.revoke_all().await;
+    /// let own = me.revoke_all().await;
+    /// let stay_valid = delegated.failed.len() + own.failed.len();
+    /// # let _ = stay_valid; }
+    /// ```
+    pub async fn revoke_all(&self) -> RevocationReport {
+        let entries: Vec<(Arc<[u8; 32]>, AccessToken)> =
+            self.inner.cache.iter().map(|(k, (t, _))| (k, t)).collect();
+        let mut tokens = Vec::with_capacity(entries.len());
+        for (k, t) in entries {
+            self.inner.cache.invalidate(&*k).await;
+            tokens.push(t);
+        }
+        self.inner
+            .revoker
+            .revoke_each(tokens, Trigger::Shutdown)
+            .await
     }
 
     /// Exchange a subject token directly. `subject_exp` (Unix seconds) bounds how long the
@@ -192,16 +259,8 @@ impl TokenExchange {
             .cache
             .try_get_with(key, async move {
                 let token = inner.request(&subject, &to).await?;
-                let now = SystemTime::now();
-                let token_ttl = token.usable_until().duration_since(now).unwrap_or_default();
-                // To the millisecond: whole seconds of `now` would keep the entry up to a
-                // second past the subject's `exp`.
-                let subject_ttl = subject_exp.map_or(token_ttl, |e| {
-                    (UNIX_EPOCH + Duration::from_secs(u64::try_from(e).unwrap_or(0)))
-                        .duration_since(now)
-                        .unwrap_or_default()
-                });
-                Ok::<_, ClientError>((token, token_ttl.min(subject_ttl)))
+                let ttl = keep_for(&token, subject_exp);
+                Ok::<_, ClientError>((token, ttl))
             })
             .await
             .map_err(|e: Arc<ClientError>| (*e).clone())?;
@@ -240,9 +299,15 @@ impl TokenExchangeBuilder {
             })
             .expire_after(PerEntry)
             .build();
+        let revoker = Revoker {
+            endpoint: endpoint.clone(),
+            url: self.actor.inner.revoker.url.clone(),
+            grant: GRANT_NAME,
+        };
         Ok(TokenExchange {
             inner: Arc::new(Inner {
                 endpoint,
+                revoker,
                 actor: self.actor,
                 max_depth: self.max_depth,
                 rules: self.rules,
@@ -267,8 +332,71 @@ impl moka::Expiry<[u8; 32], (AccessToken, Duration)> for PerEntry {
     }
 }
 
+/// How long an exchanged token may be kept: until its own usable end or its subject's `exp`
+/// (Unix seconds), whichever is first.
+pub(super) fn keep_for(token: &AccessToken, subject_exp: Option<i64>) -> Duration {
+    let now = SystemTime::now();
+    let token_ttl = token.usable_until().duration_since(now).unwrap_or_default();
+    // To the millisecond: whole seconds of `now` would keep the entry up to a second past
+    // the subject's `exp`.
+    let subject_ttl = subject_exp.map_or(token_ttl, |e| {
+        (UNIX_EPOCH + Duration::from_secs(u64::try_from(e).unwrap_or(0)))
+            .duration_since(now)
+            .unwrap_or_default()
+    });
+    token_ttl.min(subject_ttl)
+}
+
 impl Inner {
-    async fn request(
+    /// Refuse before asking: a wanted scope the inbound token does not cover, or a chain
+    /// already at the depth limit.
+    pub(super) fn check_delegable<C>(
+        &self,
+        principal: &Principal<C>,
+        to: &DelegateTo,
+    ) -> Result<(), ClientError> {
+        for s in &to.scopes {
+            if !principal
+                .scopes()
+                .satisfies(&ScopeRequirement::from(s.as_str()), &self.rules)
+            {
+                return Err(ClientError::NotDelegable(
+                    "a wanted scope is not covered by the inbound token",
+                ));
+            }
+        }
+        if principal.delegation_chain().count() >= self.max_depth {
+            return Err(ClientError::NotDelegable(
+                "the inbound delegation chain is already at the limit",
+            ));
+        }
+        Ok(())
+    }
+
+    /// One exchange request (no cache), with its audit event.
+    pub(super) async fn request(
+        &self,
+        subject: &SecretString,
+        to: &DelegateTo,
+    ) -> Result<AccessToken, ClientError> {
+        let result = self.request_once(subject, to).await;
+        if let Err(e) = &result {
+            tracing::warn!(
+                target: "a2a_guard::client",
+                event = "failed",
+                grant = GRANT_NAME,
+                client_id = %self.endpoint.client_id,
+                scope = %to.scopes.join(" "),
+                resource = ?to.resources,
+                audience = to.audience.as_deref().unwrap_or(""),
+                error = %e,
+                "token exchange failed"
+            );
+        }
+        result
+    }
+
+    async fn request_once(
         &self,
         subject: &SecretString,
         to: &DelegateTo,
@@ -293,6 +421,8 @@ impl Inner {
             params.push(("audience", a));
         }
         let issued: Issued = self.endpoint.post(&params).await?;
+        let lifetime = issued.lifetime;
+        let granted = issued.scope.clone();
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
@@ -305,11 +435,12 @@ impl Inner {
         tracing::info!(
             target: "a2a_guard::client",
             event = "issued",
-            grant = "token_exchange",
+            grant = GRANT_NAME,
             client_id = %self.endpoint.client_id,
-            scope = %scope,
+            scope = %granted.as_deref().unwrap_or(&scope),
             resource = ?to.resources,
             audience = to.audience.as_deref().unwrap_or(""),
+            lifetime_s = lifetime.as_secs(),
             jti = token.jti().unwrap_or(""),
             "delegated access token acquired"
         );
@@ -319,7 +450,7 @@ impl Inner {
 
 /// SHA-256 over everything that changes the exchanged token, so the cache never holds a
 /// subject token and two targets never share an entry.
-fn cache_key(subject: &str, to: &DelegateTo) -> [u8; 32] {
+pub(super) fn cache_key(subject: &str, to: &DelegateTo) -> [u8; 32] {
     let mut ctx = digest::Context::new(&digest::SHA256);
     let mut part = |s: &str| {
         ctx.update(&(s.len() as u64).to_le_bytes());

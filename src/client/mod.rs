@@ -39,9 +39,45 @@
 //!   it replaces any `Authorization` header already on the request, so an inbound token is
 //!   never forwarded (MCP's token pass-through rule).
 //!
-//! Every issuance, renewal and failure is one `tracing` event at target `a2a_guard::client`
-//! (grant, client_id, scope, resources, lifetime, `jti` when the token is a JWT) — never the
-//! token or the secret.
+//! **Revocation (RFC 7009).** With
+//! [`revocation_endpoint`](ClientCredentials::revocation_endpoint) configured,
+//! [`TokenSource::revoke`] revokes one token and drops it from the cache,
+//! [`TokenSource::revoke_all`] and [`TokenExchange::revoke_all`] revoke what is cached for a
+//! graceful shutdown, and a [`TaskTokens`] handle from [`TokenExchange::task`] holds the
+//! delegated tokens of one task apart from the shared cache and revokes them when the task
+//! ends ([`TaskTokens::finish`]; best effort when dropped). Revocation requests authenticate
+//! exactly as token requests do; a 503 is [`ClientError::RevocationUnavailable`], no
+//! endpoint is [`ClientError::NoRevocationEndpoint`] — never a silent success. Resource
+//! servers that validate JWTs locally do not learn of a revocation until introspection or a
+//! deny-list tells them ([`crate::revocation`], [`crate::Introspection`]): revoking stops this process's use of the token and lets
+//! the authorization server refuse it, no more.
+//!
+//! ```no_run
+//! # async fn demo(principal: a2a_guard::Principal, inbound: a2a_guard::client::InboundToken)
+//! # -> Result<(), Box<dyn std::error::Error>> {
+//! use a2a_guard::client::{ClientCredentials, DelegateTo, Secret, TokenExchange};
+//! let me = ClientCredentials::new("https://auth.example.com/token", "orchestrator")
+//!     .revocation_endpoint("https://auth.example.com/revoke")
+//!     .secret(Secret::env("ORCHESTRATOR_SECRET"))
+//!     .build()?;
+//! let exchange = TokenExchange::builder(me.clone()).build()?;
+//! // Per task: delegated tokens revoked when the task is done.
+//! let task = exchange.task();
+//! let token = task
+//!     .delegate(&principal, &inbound, DelegateTo::resource("https://analysis.example.com/"))
+//!     .await?;
+//! # let _ = token;
+//! let report = task.finish().await;
+//! // At shutdown: whatever is still cached.
+//! let (shared, own) = (exchange.revoke_all().await, me.revoke_all().await);
+//! # let _ = (report, shared, own);
+//! # Ok(()) }
+//! ```
+//!
+//! Every issuance, renewal, failure and revocation is one `tracing` event at target
+//! `a2a_guard::client` (grant, client_id, scope, resources, audience, lifetime, `jti` when
+//! the token is a JWT; for revocations `event = "revoked"` or `"revoke_failed"` and the
+//! `trigger`) — never the token or the secret.
 
 mod credentials;
 mod discovery;
@@ -54,7 +90,9 @@ mod key;
 mod layer;
 #[cfg(feature = "reqwest-middleware")]
 mod middleware;
+mod revocation;
 mod source;
+mod task;
 mod tls;
 
 pub use credentials::Secret;
@@ -69,10 +107,12 @@ pub use key::{ASSERTION_LIFETIME, ClientKey};
 pub use layer::{AccessTokenFuture, AccessTokenLayer, AccessTokenService};
 #[cfg(feature = "reqwest-middleware")]
 pub use middleware::AccessTokenMiddleware;
+pub use revocation::RevocationReport;
 pub use source::{
     AccessToken, ClientCredentials, DEFAULT_EXPIRY_SKEW, DEFAULT_LIFETIME,
     DEFAULT_REFRESH_FRACTION, MIN_AGE_TO_INVALIDATE, TokenSource,
 };
+pub use task::TaskTokens;
 pub use tls::TlsIdentity;
 
 use std::time::Duration;
@@ -82,9 +122,10 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// The token endpoint answered with an OAuth error (RFC 6749 §5.2), e.g.
-    /// `invalid_client`, `invalid_scope`, `unauthorized_client`.
-    #[error("the token endpoint refused: {error} (HTTP {status})")]
+    /// The token endpoint (or the revocation endpoint) answered with an OAuth error
+    /// (RFC 6749 §5.2, RFC 7009 §2.2.1), e.g. `invalid_client`, `invalid_scope`,
+    /// `unauthorized_client`.
+    #[error("the authorization server refused: {error} (HTTP {status})")]
     Refused {
         /// The HTTP status.
         status: u16,
@@ -124,4 +165,15 @@ pub enum ClientError {
     /// kept asking for nonces.
     #[error("DPoP: {0}")]
     Dpop(&'static str),
+    /// The revocation endpoint answered 503 (RFC 7009 §2.2.1): the token was **not** revoked
+    /// and is still valid; try again later (after `Retry-After` when the server sent one).
+    #[error("the revocation endpoint is unavailable; retry after {retry_after:?}")]
+    RevocationUnavailable {
+        /// The server's `Retry-After` in seconds, when it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// Revocation was asked for but no revocation endpoint is configured (see
+    /// [`ClientCredentials::revocation_endpoint`]): the token was not revoked.
+    #[error("no revocation endpoint is configured")]
+    NoRevocationEndpoint,
 }

@@ -1,6 +1,6 @@
 //! [`TokenSource`]: the client-credentials grant (RFC 6749 §4.4) with a cache that renews
-//! ahead of expiry, coalesces concurrent requests, and keeps a valid token through a
-//! failing authorization server.
+//! ahead of expiry, coalesces concurrent requests, keeps a valid token through a failing
+//! authorization server, and revokes its tokens on request (RFC 7009).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -13,6 +13,7 @@ use super::ClientError;
 use super::credentials::{Secret, expose};
 use super::endpoint::{ClientAuth, Endpoint, Issued, REQUEST_TIMEOUT};
 use super::key::ClientKey;
+use super::revocation::{RevocationReport, Revoker, Trigger};
 use crate::{Clock, ConfigError};
 
 /// How much of a token's lifetime passes before a caller triggers a background renewal.
@@ -25,6 +26,8 @@ pub const DEFAULT_EXPIRY_SKEW: Duration = Duration::from_secs(10);
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
 /// A token younger than this is not dropped on a 401 (see [`TokenSource::invalidate`]).
 pub const MIN_AGE_TO_INVALIDATE: Duration = Duration::from_secs(10);
+/// The grant named in audit events.
+const GRANT: &str = "client_credentials";
 /// The longest lifetime believed (a year): keeps arithmetic bounded.
 pub(crate) const MAX_LIFETIME: u64 = 365 * 24 * 3600;
 const BACKOFF_START: Duration = Duration::from_secs(1);
@@ -107,9 +110,23 @@ impl AccessToken {
         UNIX_EPOCH + Duration::from_millis(self.0.usable_until_ms)
     }
 
-    /// The `jti` when the token is a JWT, for audit events.
-    pub(crate) fn jti(&self) -> Option<&str> {
+    /// The `jti` when the token is a JWT, for logs and for correlating with the
+    /// authorization server's records (RFC 7009 revocation, audit). Read without verifying
+    /// the token: never base a decision on it. `None` for an opaque token.
+    ///
+    /// ```
+    /// # async fn demo(tokens: a2a_guard::client::TokenSource) -> Result<(), a2a_guard::client::ClientError> {
+    /// let t = tokens.token().await?;
+    /// tracing::info!(jti = t.jti().unwrap_or("opaque"), "calling the analysis agent");
+    /// # Ok(()) }
+    /// ```
+    pub fn jti(&self) -> Option<&str> {
         self.0.jti.as_deref()
+    }
+
+    /// Whether both are the same token (the same issuance).
+    pub(crate) fn same_as(&self, other: &AccessToken) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 
     /// The token itself, for an `Authorization` header.
@@ -145,6 +162,7 @@ impl AccessToken {
 #[must_use]
 pub struct ClientCredentials {
     endpoint: String,
+    revocation: Option<String>,
     client_id: String,
     secret: Option<Secret>,
     post: bool,
@@ -170,6 +188,7 @@ impl ClientCredentials {
     pub fn new(token_endpoint: impl Into<String>, client_id: impl Into<String>) -> Self {
         ClientCredentials {
             endpoint: token_endpoint.into(),
+            revocation: None,
             client_id: client_id.into(),
             secret: None,
             post: false,
@@ -257,6 +276,33 @@ impl ClientCredentials {
         self
     }
 
+    /// The authorization server's RFC 7009 revocation endpoint (its metadata's
+    /// `revocation_endpoint`), checked like the token endpoint: https, or plain http to a
+    /// loopback host only; no userinfo. Revocation requests authenticate exactly as token
+    /// requests do. Without one, [`TokenSource::revoke`] and the other revoking calls fail
+    /// with [`ClientError::NoRevocationEndpoint`] (never silently: a token believed revoked
+    /// would stay valid). A [`TokenExchange`](super::TokenExchange) built on this source
+    /// revokes its exchanged tokens here too.
+    ///
+    /// ```
+    /// use a2a_guard::client::{ClientCredentials, Secret};
+    /// let tokens = ClientCredentials::new("https://auth.example.com/token", "orchestrator")
+    ///     .revocation_endpoint("https://auth.example.com/revoke")
+    ///     .secret(Secret::env("ORCHESTRATOR_SECRET"))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = tokens;
+    /// assert!(ClientCredentials::new("https://auth.example.com/token", "a")
+    ///     .revocation_endpoint("http://auth.example.com/revoke") // plain http, not loopback
+    ///     .secret(Secret::new("s"))
+    ///     .build()
+    ///     .is_err());
+    /// ```
+    pub fn revocation_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.revocation = Some(url.into());
+        self
+    }
+
     /// The margin before `exp` within which a token is no longer handed out (default
     /// [`DEFAULT_EXPIRY_SKEW`]; never more than a tenth of a token's lifetime).
     pub fn expiry_skew(mut self, skew: Duration) -> Self {
@@ -341,8 +387,8 @@ impl ClientCredentials {
         self
     }
 
-    /// Check the configuration. https only, plain http to loopback; no userinfo; a secret
-    /// or a private key (with the issuer) is required; scopes must be RFC 6749 §3.3 tokens.
+    /// Check the configuration. https only, plain http to loopback (token and revocation
+    /// endpoints); no userinfo; a secret or a private key (with the issuer) is required; scopes must be RFC 6749 §3.3 tokens.
     pub fn build(mut self) -> Result<TokenSource, ConfigError> {
         // RFC 8705 §5: a client authenticating with its certificate uses the mTLS alias.
         if self.tls.is_some()
@@ -350,21 +396,8 @@ impl ClientCredentials {
         {
             self.endpoint = alias;
         }
-        let url = crate::keys::check_url(
-            &self.endpoint,
-            false,
-            crate::keys::is_loopback_url(&self.endpoint),
-        )
-        .map_err(|reason| ConfigError::InvalidUrl {
-            url: self.endpoint.clone(),
-            reason,
-        })?;
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(ConfigError::InvalidUrl {
-                url: self.endpoint.clone(),
-                reason: "a token endpoint must not carry userinfo",
-            });
-        }
+        let url = endpoint_url(&self.endpoint)?;
+        let revocation_url = self.revocation.as_deref().map(endpoint_url).transpose()?;
         if self.tls.is_some() && self.http.is_some() {
             return Err(ConfigError::InvalidSetting {
                 name: "http_client",
@@ -449,15 +482,21 @@ impl ClientCredentials {
         });
         #[cfg(not(feature = "redis"))]
         let _ = jkt;
+        let endpoint = Arc::new(Endpoint {
+            url,
+            client_id: self.client_id,
+            auth,
+            http,
+            dpop: self.dpop.map(|k| Arc::new(super::dpop::Prover::new(k))),
+        });
         Ok(TokenSource {
             inner: Arc::new(Inner {
-                endpoint: Arc::new(Endpoint {
-                    url,
-                    client_id: self.client_id,
-                    auth,
-                    http,
-                    dpop: self.dpop.map(|k| Arc::new(super::dpop::Prover::new(k))),
-                }),
+                revoker: Revoker {
+                    endpoint: endpoint.clone(),
+                    url: revocation_url,
+                    grant: GRANT,
+                },
+                endpoint,
                 scope,
                 resources: self.resources,
                 audience: self.audience,
@@ -471,6 +510,24 @@ impl ClientCredentials {
             }),
         })
     }
+}
+
+/// An endpoint URL of the authorization server: https, or plain http to loopback only; no
+/// userinfo.
+fn endpoint_url(url: &str) -> Result<reqwest::Url, ConfigError> {
+    let parsed = crate::keys::check_url(url, false, crate::keys::is_loopback_url(url)).map_err(
+        |reason| ConfigError::InvalidUrl {
+            url: url.to_owned(),
+            reason,
+        },
+    )?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(ConfigError::InvalidUrl {
+            url: url.to_owned(),
+            reason: "an authorization server endpoint must not carry userinfo",
+        });
+    }
+    Ok(parsed)
 }
 
 /// A cached source of access tokens for one client, scope set and audience. Cheap to clone
@@ -492,6 +549,8 @@ impl std::fmt::Debug for TokenSource {
 
 pub(super) struct Inner {
     pub(super) endpoint: Arc<Endpoint>,
+    /// RFC 7009, at the same server as the same client.
+    pub(super) revoker: Revoker,
     scope: String,
     resources: Vec<String>,
     audience: Option<String>,
@@ -509,6 +568,9 @@ pub(super) struct Inner {
 #[derive(Default)]
 struct State {
     token: Option<AccessToken>,
+    /// The token a renewal replaced, still valid for callers that took it before; revoked
+    /// by [`TokenSource::revoke_all`] too.
+    previous: Option<AccessToken>,
     failures: u32,
     /// No token request before this (ms since the epoch) after a failure.
     next_attempt_ms: u64,
@@ -569,6 +631,67 @@ impl TokenSource {
         {
             s.token = None;
         }
+    }
+
+    /// Revoke `token` at the revocation endpoint (RFC 7009 §2.1, `token_type_hint=access_token`)
+    /// and drop it from the cache first, whatever the outcome, so no caller is handed it
+    /// again and the next [`token`](Self::token) fetches a new one. `Ok` when the server
+    /// answered 2xx (revoked, or unknown to it); errors are typed:
+    /// [`ClientError::RevocationUnavailable`] (503: try later),
+    /// [`ClientError::Refused`] (e.g. 401 `invalid_client`), [`ClientError::Unreachable`],
+    /// [`ClientError::NoRevocationEndpoint`]. One audit event either way.
+    ///
+    /// Resource servers that validate JWTs locally do not learn of the revocation (they
+    /// do through introspection or a deny-list): this stops the token's use by
+    /// this process and lets the authorization server refuse it, no more.
+    ///
+    /// ```no_run
+    /// # async fn demo(tokens: a2a_guard::client::TokenSource) -> Result<(), a2a_guard::client::ClientError> {
+    /// let token = tokens.token().await?;
+    /// // … the work it was for is done, or it may have leaked:
+    /// tokens.revoke(&token).await?;
+    /// assert_ne!(tokens.token().await?.secret(), token.secret());
+    /// # Ok(()) }
+    /// ```
+    pub async fn revoke(&self, token: &AccessToken) -> Result<(), ClientError> {
+        {
+            let s = &mut *self.inner.lock();
+            for slot in [&mut s.token, &mut s.previous] {
+                if slot.as_ref().is_some_and(|t| t.same_as(token)) {
+                    *slot = None;
+                }
+            }
+        }
+        self.inner.revoker.revoke(token, Trigger::Explicit).await
+    }
+
+    /// For a graceful shutdown: revoke the cached token and the one its last renewal
+    /// replaced (callers may still hold it), and empty the cache. Call it after the last
+    /// outgoing call: a later [`token`](Self::token) fetches a new token, which this call
+    /// does not revoke. Tokens already handed out are not recalled. Each token is tried
+    /// once; the report lists those that stay valid.
+    ///
+    /// ```no_run
+    /// # async fn demo(tokens: a2a_guard::client::TokenSource) {
+    /// // on SIGTERM, after the server stopped taking work:
+    /// let report = tokens.revoke_all().await;
+    /// if !report.is_complete() {
+    ///     eprintln!("{} token(s) stay valid until they expire", report.failed.len());
+    /// }
+    /// # }
+    /// ```
+    pub async fn revoke_all(&self) -> RevocationReport {
+        let tokens: Vec<AccessToken> = {
+            let mut s = self.inner.lock();
+            [s.token.take(), s.previous.take()]
+                .into_iter()
+                .flatten()
+                .collect()
+        };
+        self.inner
+            .revoker
+            .revoke_each(tokens, Trigger::Shutdown)
+            .await
     }
 
     fn maybe_renew(&self, t: &AccessToken, now: u64) {
@@ -635,7 +758,12 @@ impl Inner {
         match self.obtain(renewal).await {
             Ok(token) => {
                 let mut s = self.lock();
-                s.token = Some(token.clone());
+                let now = self.now_ms();
+                if let Some(old) = s.token.replace(token.clone())
+                    && now < old.0.expires_ms
+                {
+                    s.previous = Some(old);
+                }
                 s.failures = 0;
                 s.next_attempt_ms = 0;
                 Ok(token)
@@ -749,6 +877,7 @@ impl Inner {
             auth = self.endpoint.auth.name(),
             scope = %scope.as_deref().unwrap_or(&self.scope),
             resource = ?self.resources,
+            audience = self.audience.as_deref().unwrap_or(""),
             lifetime_s = lifetime.as_secs(),
             jti = token.jti().unwrap_or(""),
             "access token acquired"

@@ -1,7 +1,7 @@
 //! The introspection endpoint of [`TestIssuer`] (RFC 7662): `POST /introspect`, with the
 //! token endpoint's client authentication. Active: this issuer's own unexpired JWTs and the
 //! opaque tokens it handed out with [`TestIssuer::opaque_token`], unless deactivated with
-//! [`TestIssuer::deactivate`].
+//! [`TestIssuer::deactivate`] or revoked at its RFC 7009 endpoint.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::{Value, json};
 
 use super::server::{ServerState, lock};
-use super::token_endpoint::{authenticate_client, json_response};
+use super::token_endpoint::{Form, authenticate_client, json_response};
 use super::{TestIssuer, TokenBuilder, now_unix, random_hex};
 
 /// The path of the introspection endpoint.
@@ -30,19 +30,14 @@ pub(super) async fn serve_introspect(
     if let Some(response) = super::server::misbehave(behavior).await {
         return response;
     }
-    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let param = |name: &str| {
-        let mut values = form.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
-        match (values.next(), values.next()) {
-            (Some(v), None) => Ok(Some(v.as_str())),
-            (None, _) => Ok(None),
-            (Some(_), Some(_)) => Err(()),
-        }
+    let form = match Form::parse(&body) {
+        Ok(form) => form,
+        Err(refusal) => return refusal.response(),
     };
-    if let Err(failure) = authenticate_client(&state, &headers, &param) {
+    if let Err(failure) = authenticate_client(&state, &headers, &form) {
         return failure.response();
     }
-    let Ok(Some(token)) = param("token") else {
+    let Ok(Some(token)) = form.param("token") else {
         return json_response(
             StatusCode::BAD_REQUEST,
             &json!({"error": "invalid_request"}),
@@ -99,11 +94,9 @@ async fn introspect(state: &ServerState, token: &str) -> Value {
     {
         return inactive;
     }
-    if map
-        .get("jti")
-        .and_then(Value::as_str)
-        .is_some_and(|j| lock(&state.config).inactive.contains(j))
-    {
+    if map.get("jti").and_then(Value::as_str).is_some_and(|j| {
+        lock(&state.config).inactive.contains(j) || lock(&state.revoked).contains(j)
+    }) {
         return inactive;
     }
     map.insert("active".into(), true.into());

@@ -1,7 +1,8 @@
 //! [`TestIssuer`]: the handle tests hold — keys, settings, lifecycle, counters.
 
 use super::server::{
-    self, Behavior, DISCOVERY_PATH, JWKS_PATH, METADATA_PATH, Running, ServerState, lock,
+    self, Behavior, DISCOVERY_PATH, JWKS_PATH, METADATA_PATH, REVOCATION_PATH, Running,
+    ServerState, lock,
 };
 use super::{SigningKey, TokenBuilder, keys_file};
 use crate::Algorithm;
@@ -127,7 +128,8 @@ impl TestIssuerBuilder {
     /// has `sub` and `client_id` = the client, the scopes asked for (all granted: a
     /// development server), `aud` = the RFC 8707 `resource` asked for or else
     /// [`audience`](Self::audience), and a one-hour lifetime. Without a registered client the
-    /// endpoint answers every request 401 `invalid_client`.
+    /// endpoint answers every request 401 `invalid_client`. The same clients may revoke
+    /// their tokens at [`TestIssuer::revocation_url`] (RFC 7009).
     ///
     /// ```
     /// # use a2a_guard::testing::TestIssuer;
@@ -321,6 +323,73 @@ impl TestIssuer {
         format!("{}{METADATA_PATH}", self.inner.state.issuer)
     }
 
+    /// `{issuer}/revoke`: the RFC 7009 revocation endpoint, advertised as
+    /// `revocation_endpoint` in discovery and metadata. A registered client authenticates as
+    /// at the token endpoint (else 401 `invalid_client`) and must send `token` (else 400
+    /// `invalid_request`); the answer is then always 200. A token this issuer minted for
+    /// that client is recorded by its `jti` ([`is_revoked`](Self::is_revoked)); other tokens
+    /// are ignored (RFC 7009 §2.2).
+    ///
+    /// A revoked token is then inactive at the [introspection
+    /// endpoint](Self::introspection_url) and refused (`invalid_grant`) as the subject or
+    /// actor of a token exchange; an opaque token from [`opaque_token`](Self::opaque_token)
+    /// whose `client_id` (or `sub`) is that client is revoked too. Validators checking JWTs
+    /// locally learn of it only through introspection or a deny-list
+    /// ([`revocation`](crate::revocation)).
+    ///
+    /// ```
+    /// # use a2a_guard::testing::TestIssuer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let issuer = TestIssuer::builder().client("agent-a", "s3cret").start().await?;
+    /// let res = reqwest::Client::new()
+    ///     .post(issuer.revocation_url())
+    ///     .basic_auth("agent-a", Some("s3cret"))
+    ///     .header("content-type", "application/x-www-form-urlencoded")
+    ///     .body("token=not-one-of-ours&token_type_hint=access_token")
+    ///     .send()
+    ///     .await?;
+    /// assert_eq!(res.status(), 200); // RFC 7009 §2.2: unknown tokens too
+    /// assert_eq!(issuer.revocation_requests(), 1);
+    /// assert!(issuer.revoked_jtis().is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn revocation_url(&self) -> String {
+        format!("{}{REVOCATION_PATH}", self.inner.state.issuer)
+    }
+
+    /// Whether a token with this `jti` was revoked at the [revocation
+    /// endpoint](Self::revocation_url).
+    ///
+    /// ```
+    /// # use a2a_guard::testing::TestIssuer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let issuer = TestIssuer::start().await?;
+    /// assert!(!issuer.is_revoked("4f1c…"));
+    /// # Ok(()) }
+    /// ```
+    pub fn is_revoked(&self, jti: &str) -> bool {
+        lock(&self.inner.state.revoked).contains(jti)
+    }
+
+    /// The `jti`s revoked at the [revocation endpoint](Self::revocation_url), sorted.
+    ///
+    /// ```
+    /// # use a2a_guard::testing::TestIssuer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let issuer = TestIssuer::start().await?;
+    /// assert_eq!(issuer.revoked_jtis(), Vec::<String>::new());
+    /// # Ok(()) }
+    /// ```
+    pub fn revoked_jtis(&self) -> Vec<String> {
+        let mut jtis: Vec<String> = lock(&self.inner.state.revoked).iter().cloned().collect();
+        jtis.sort();
+        jtis
+    }
+
     /// The JWK Set currently served: `{"keys": [...]}`.
     pub fn jwks(&self) -> Value {
         self.inner.state.jwks()
@@ -446,6 +515,28 @@ impl TestIssuer {
         self.inner.state.token_requests.load(Ordering::SeqCst)
     }
 
+    /// Sets how the [revocation endpoint](Self::revocation_url) answers, e.g.
+    /// `Behavior::Status(503)` (RFC 7009 §2.2.1: the client must try again later). The
+    /// token, JWKS and discovery endpoints are not affected.
+    ///
+    /// ```
+    /// # use a2a_guard::testing::{Behavior, TestIssuer};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let issuer = TestIssuer::builder().client("agent", "s3cret").start().await?;
+    /// issuer.set_revocation_behavior(Behavior::Status(503));
+    /// # Ok(()) }
+    /// ```
+    pub fn set_revocation_behavior(&self, behavior: Behavior) {
+        lock(&self.inner.state.config).revocation_behavior = behavior;
+    }
+
+    /// Requests that reached the [revocation endpoint](Self::revocation_url), whatever the
+    /// behavior or outcome.
+    pub fn revocation_requests(&self) -> usize {
+        self.inner.state.revocation_requests.load(Ordering::SeqCst)
+    }
+
     /// Sets how the JWKS endpoint alone answers.
     pub fn set_jwks_behavior(&self, behavior: Behavior) {
         lock(&self.inner.state.config).jwks_behavior = behavior;
@@ -479,10 +570,15 @@ impl TestIssuer {
         self.inner.state.discovery_fetches.load(Ordering::SeqCst)
     }
 
-    /// Sets both counters to zero.
+    /// Sets every request counter to zero (JWKS, discovery, token, revocation). The revoked
+    /// `jti`s are kept.
     pub fn reset_counters(&self) {
         self.inner.state.jwks_fetches.store(0, Ordering::SeqCst);
         self.inner.state.token_requests.store(0, Ordering::SeqCst);
+        self.inner
+            .state
+            .revocation_requests
+            .store(0, Ordering::SeqCst);
         self.inner
             .state
             .discovery_fetches

@@ -1,7 +1,8 @@
 //! A real loopback authorization server for tests: [`TestIssuer`].
 //!
 //! `TestIssuer` generates signing keys, serves a JWK Set plus OpenID Connect discovery and
-//! RFC 8414 metadata on `127.0.0.1`, mints access tokens with any header and claims
+//! RFC 8414 metadata on `127.0.0.1` (with a token endpoint and an RFC 7009 revocation
+//! endpoint for registered clients), mints access tokens with any header and claims
 //! ([`TokenBuilder`]), rotates and retires keys, and can misbehave ([`Behavior`]) or be taken
 //! down and brought back, so outage, rotation and attack paths are tested against real
 //! signatures over real HTTP. Available with the `testing` feature.
@@ -41,6 +42,7 @@ mod introspect;
 mod issuer;
 mod key;
 mod keys_file;
+mod revocation;
 mod server;
 mod token;
 mod token_endpoint;

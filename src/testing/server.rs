@@ -15,7 +15,7 @@ use http_body::{Frame, SizeHint};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -33,6 +33,8 @@ pub(super) const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 pub(super) const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
 /// The client-credentials token endpoint (`token_endpoint.rs`).
 pub(super) const TOKEN_PATH: &str = "/token";
+/// The RFC 7009 revocation endpoint (`revocation.rs`).
+pub(super) const REVOCATION_PATH: &str = "/revoke";
 /// Body of [`Behavior::Garbage`].
 const GARBAGE_BODY: &str = "<html>this is not JSON {\"keys\": [";
 /// Chunk size of [`Behavior::Oversized`] bodies, which are streamed, never held in memory.
@@ -84,6 +86,10 @@ pub(super) struct ServerState {
     pub(super) token_requests: AtomicUsize,
     /// Requests that reached the introspection endpoint.
     pub(super) introspection_requests: AtomicUsize,
+    /// Requests that reached the revocation endpoint.
+    pub(super) revocation_requests: AtomicUsize,
+    /// `jti`s of tokens revoked at the revocation endpoint.
+    pub(super) revoked: Mutex<HashSet<String>>,
     pub(super) discovery_fetches: AtomicUsize,
 }
 
@@ -116,6 +122,7 @@ pub(super) struct Config {
     pub(super) inactive: std::collections::HashSet<String>,
     pub(super) introspection_behavior: Behavior,
     pub(super) token_behavior: Behavior,
+    pub(super) revocation_behavior: Behavior,
     /// `expires_in` of issued tokens, when not the default.
     pub(super) token_lifetime: Option<i64>,
 }
@@ -136,6 +143,8 @@ impl ServerState {
             config: Mutex::default(),
             jwks_fetches: AtomicUsize::new(0),
             token_requests: AtomicUsize::new(0),
+            revocation_requests: AtomicUsize::new(0),
+            revoked: Mutex::default(),
             discovery_fetches: AtomicUsize::new(0),
             introspection_requests: AtomicUsize::new(0),
         }
@@ -156,6 +165,8 @@ impl ServerState {
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
             "token_endpoint_auth_signing_alg_values_supported": Algorithm::ALL,
             "dpop_signing_alg_values_supported": Algorithm::ALL,
+            "revocation_endpoint": format!("{}{REVOCATION_PATH}", self.issuer),
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
             "response_types_supported": ["token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": Algorithm::ALL,
@@ -291,6 +302,7 @@ fn router(state: Arc<ServerState>) -> Router {
             super::introspect::INTROSPECT_PATH,
             post(super::introspect::serve_introspect),
         )
+        .route(REVOCATION_PATH, post(super::revocation::serve_revoke))
         .with_state(state)
 }
 

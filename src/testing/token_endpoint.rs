@@ -42,25 +42,17 @@ pub(super) async fn serve_token(
         return response;
     }
     let lifetime = lifetime.unwrap_or(ISSUED_TOKEN_LIFETIME_SECS);
-    if body.len() > MAX_FORM_BYTES {
-        return oauth_error(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request");
-    }
-    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let param = |name: &str| {
-        let mut values = form.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
-        match (values.next(), values.next()) {
-            (Some(v), None) => Ok(Some(v.as_str())),
-            (None, _) => Ok(None),
-            // RFC 6749 §3.2: request parameters must not be included more than once.
-            (Some(_), Some(_)) => Err(()),
-        }
+    let form = match Form::parse(&body) {
+        Ok(form) => form,
+        Err(refusal) => return refusal.response(),
     };
+    let param = |name: &str| form.param(name);
     let (Ok(grant), Ok(scope), Ok(resource)) =
         (param("grant_type"), param("scope"), param("resource"))
     else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
     };
-    let client_id = match authenticate_client(&state, &headers, &param) {
+    let client_id = match authenticate_client(&state, &headers, &form) {
         Ok(id) => id,
         Err(failure) => return failure.response(),
     };
@@ -123,23 +115,50 @@ pub(super) async fn serve_token(
     response
 }
 
-/// A form parameter: `Ok(None)` when absent, `Err` when repeated (RFC 6749 §3.2).
-type Param<'a> = dyn Fn(&str) -> Result<Option<&'a str>, ()> + 'a;
+/// A form body (`application/x-www-form-urlencoded`) of at most [`MAX_FORM_BYTES`].
+pub(super) struct Form(Vec<(String, String)>);
 
-/// Why client authentication failed.
+impl Form {
+    /// Parses `body`; a body over the cap is refused.
+    pub(super) fn parse(body: &[u8]) -> Result<Form, Refusal> {
+        if body.len() > MAX_FORM_BYTES {
+            return Err(Refusal::TooLarge);
+        }
+        Ok(Form(
+            url::form_urlencoded::parse(body).into_owned().collect(),
+        ))
+    }
+
+    /// The value of `name`; `Err` when it is sent more than once (RFC 6749 §3.2: request
+    /// parameters must not be included more than once).
+    pub(super) fn param(&self, name: &str) -> Result<Option<&str>, ()> {
+        let mut values = self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
+        match (values.next(), values.next()) {
+            (Some(v), None) => Ok(Some(v.as_str())),
+            (None, _) => Ok(None),
+            (Some(_), Some(_)) => Err(()),
+        }
+    }
+}
+
+/// Why a form request was refused before its endpoint looked at it.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum AuthFailure {
-    /// A repeated parameter (400 `invalid_request`).
+pub(super) enum Refusal {
+    /// 413 `invalid_request`: over [`MAX_FORM_BYTES`].
+    TooLarge,
+    /// 400 `invalid_request`: a parameter sent twice.
     InvalidRequest,
-    /// Unknown client, wrong secret, bad assertion, or no or several methods (401).
+    /// 401 `invalid_client` with a Basic challenge: unknown client, wrong secret, bad
+    /// assertion, or no or several authentication methods.
     InvalidClient,
 }
 
-impl AuthFailure {
+impl Refusal {
     pub(super) fn response(self) -> Response {
         match self {
-            AuthFailure::InvalidRequest => oauth_error(StatusCode::BAD_REQUEST, "invalid_request"),
-            AuthFailure::InvalidClient => invalid_client(),
+            Refusal::TooLarge => oauth_error(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request"),
+            Refusal::InvalidRequest => oauth_error(StatusCode::BAD_REQUEST, "invalid_request"),
+            Refusal::InvalidClient => invalid_client(),
         }
     }
 }
@@ -147,31 +166,32 @@ impl AuthFailure {
 /// Client authentication (RFC 6749 §2.3.1, RFC 7523 §2.2): exactly one of HTTP Basic, the
 /// `client_id` + `client_secret` form parameters, or a `private_key_jwt` assertion. Returns
 /// the authenticated client ID.
-pub(super) fn authenticate_client<'a>(
+pub(super) fn authenticate_client(
     state: &ServerState,
     headers: &HeaderMap,
-    param: &Param<'a>,
-) -> Result<String, AuthFailure> {
+    form: &Form,
+) -> Result<String, Refusal> {
+    let param = |name: &str| form.param(name);
     let (Ok(form_id), Ok(form_secret), Ok(assertion_type), Ok(assertion)) = (
         param("client_id"),
         param("client_secret"),
         param("client_assertion_type"),
         param("client_assertion"),
     ) else {
-        return Err(AuthFailure::InvalidRequest);
+        return Err(Refusal::InvalidRequest);
     };
     let basic = headers.get(AUTHORIZATION).map(basic_credentials);
     match (basic, form_id, form_secret, assertion_type, assertion) {
         (Some(Some((id, secret))), None, None, None, None) => check_secret(state, id, &secret),
         (None, Some(id), Some(secret), None, None) => check_secret(state, id.to_owned(), secret),
         (None, id, None, Some(JWT_BEARER), Some(assertion)) => {
-            check_assertion(state, id, assertion).ok_or(AuthFailure::InvalidClient)
+            check_assertion(state, id, assertion).ok_or(Refusal::InvalidClient)
         }
-        _ => Err(AuthFailure::InvalidClient),
+        _ => Err(Refusal::InvalidClient),
     }
 }
 
-fn check_secret(state: &ServerState, id: String, secret: &str) -> Result<String, AuthFailure> {
+fn check_secret(state: &ServerState, id: String, secret: &str) -> Result<String, Refusal> {
     let known = lock(&state.config).clients.get(&id).cloned();
     let ok = known.is_some_and(|k| {
         aws_lc_rs::constant_time::verify_slices_are_equal(k.as_bytes(), secret.as_bytes()).is_ok()
@@ -179,7 +199,7 @@ fn check_secret(state: &ServerState, id: String, secret: &str) -> Result<String,
     if ok {
         Ok(id)
     } else {
-        Err(AuthFailure::InvalidClient)
+        Err(Refusal::InvalidClient)
     }
 }
 
@@ -323,6 +343,20 @@ fn check_dpop_proof(
 /// RFC 7523 §2.2.
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
+/// A validator for this issuer's own access tokens (any audience): the subject and actor
+/// tokens of an exchange, the token of a revocation request.
+pub(super) async fn own_token_validator(
+    state: &ServerState,
+) -> Result<crate::Validator, &'static str> {
+    let keys = crate::jwk::KeySet::from_value(&state.jwks()).map_err(|_| "server_error")?;
+    crate::Validator::builder()
+        .issuer_keys(state.issuer.clone(), keys)
+        .dangerous_skip_audience_check()
+        .build()
+        .await
+        .map_err(|_| "server_error")
+}
+
 /// An RFC 9068 access token for `client_id`: `aud` is the RFC 8707 `resource` when asked for,
 /// the issuer's audience otherwise; signed with the RS256 key (or any key held).
 fn mint(
@@ -381,24 +415,29 @@ async fn exchange_claims(
     client_id: &str,
     scope: Option<&str>,
 ) -> Result<(Map<String, Value>, String), &'static str> {
-    let keys = crate::jwk::KeySet::from_value(&state.jwks()).map_err(|_| "server_error")?;
-    let validator = crate::Validator::builder()
-        .issuer_keys(state.issuer.clone(), keys)
-        .dangerous_skip_audience_check()
-        .build()
-        .await
-        .map_err(|_| "server_error")?;
+    let validator = own_token_validator(state).await?;
+    // A token revoked at this issuer's RFC 7009 endpoint cannot be exchanged.
+    let revoked = |p: &crate::Principal| {
+        p.registered()
+            .jti
+            .as_ref()
+            .is_some_and(|j| lock(&state.revoked).contains(j))
+    };
     let subject = validator
         .validate(subject)
         .await
         .map_err(|_| "invalid_grant")?;
+    if revoked(&subject) {
+        return Err("invalid_grant");
+    }
     let actor_sub = match actor {
-        Some(a) => validator
-            .validate(a)
-            .await
-            .map_err(|_| "invalid_grant")?
-            .subject()
-            .map(str::to_owned),
+        Some(a) => {
+            let actor = validator.validate(a).await.map_err(|_| "invalid_grant")?;
+            if revoked(&actor) {
+                return Err("invalid_grant");
+            }
+            actor.subject().map(str::to_owned)
+        }
         None => Some(client_id.to_owned()),
     };
     let granted = match scope.filter(|s| !s.is_empty()) {
@@ -462,7 +501,7 @@ fn invalid_client() -> Response {
 }
 
 /// RFC 6749 §5.2.
-fn oauth_error(status: StatusCode, error: &str) -> Response {
+pub(super) fn oauth_error(status: StatusCode, error: &str) -> Response {
     let mut response = json_body(status, &json!({ "error": error }));
     response
         .headers_mut()
