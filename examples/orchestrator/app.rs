@@ -9,9 +9,12 @@
 //!   the orchestrator's authority rather than the caller's: a caller allowed to delegate
 //!   analysis is not thereby allowed to run maintenance.
 //!
-//! Both answer `{"downstream_status": N, "downstream_body": <JSON or string>}`; when no token
-//! can be had, 503 (with `Retry-After` when the token source knows the backoff) and the
-//! downstream agent is not called.
+//! Both answer `{"downstream_status": N, "downstream_body": <JSON or string>}`, whatever the
+//! downstream status. The downstream agent is not called when a task's downstream scopes are
+//! not covered by the caller's (403 `delegation_refused`, before any token request) or when no
+//! token can be had (503 `token_unavailable`, with `Retry-After` while the token source backs
+//! off); an unreachable downstream agent is 502. Error bodies are
+//! `{"error": …, "error_description": …}` and never carry a token or a secret.
 
 use std::sync::Arc;
 use std::time::Duration;
