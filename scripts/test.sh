@@ -37,3 +37,6 @@ tests/interop/a2a/run.sh # A2A Python SDK (pinned, venv under target/) against t
 
 echo "==> interop: the MCP Python SDK against mcp_server and oidc-provider"
 INTEROP_SKIP_NPM_CI=1 tests/interop/mcp.sh
+
+echo "==> interop: a2a-guard's client against oidc-provider"
+INTEROP_SKIP_NPM_CI=1 tests/interop/client.sh

@@ -3,6 +3,8 @@
 //
 //   node provider.mjs [PORT]        PORT from argv, else $PORT, else 0 (= pick a free one)
 //   ALG=RS256|PS256|ES256|EdDSA     signing algorithm of access tokens (default RS256)
+//   CLIENT_KEY_FILE=PATH            write the private key of client `agent-jwt` there (PKCS#8
+//                                   PEM, mode 0600) before printing the ready line
 //
 // When ready it prints one line on stdout:  `provider ready ISSUER alg=ALG kid=KID`.
 //
@@ -14,6 +16,15 @@
 //   in the JWKS (it signs every new token from then on) and keeps the old keys published.
 //   Answers `{"kid": NEW, "kids": [ALL], "jwks_fetches": N}`; `GET /__keys` answers the same
 //   without rotating (`jwks_fetches` counts the GETs of /jwks so far).
+// - `GET /__events` (test hook): `{"use_dpop_nonce": N}`, how many token requests were
+//   answered `use_dpop_nonce` so far (lets tests/interop/client.sh see the nonce round trip).
+// - `urn:agent-api:opaque`: the same scopes, but opaque access tokens (oidc-provider revokes
+//   only opaque tokens: RFC 7009 on a JWT is `unsupported_token_type`).
+// - DPoP (RFC 9449): on, with server nonces required — a token request whose proof has no
+//   (or a stale) nonce is answered 400 `use_dpop_nonce` with a `DPoP-Nonce` header, and the
+//   token that follows is `token_type: DPoP` with `cnf.jkt`. Requests without a DPoP proof
+//   are unaffected. Token exchange does not bind tokens to DPoP keys.
+// - Revocation (RFC 7009, /token/revocation): a client may revoke only its own tokens.
 //
 // - MCP resources (the mcp_server example; tests/interop/mcp.sh): any resource indicator
 //   `http://127.0.0.1:<port>/mcp` (the port is known only once the server runs). Its tokens
@@ -26,6 +37,8 @@
 // - `portal` / `portal-secret`: client_credentials only (the party on whose behalf agents act).
 // - `mcp-reader` / `mcp-reader-secret`: client_credentials; on MCP resources `read:data` only.
 // - `mcp-payer` / `mcp-payer-secret`: client_credentials; `read:data execute:payment` on MCP.
+// - `agent-jwt`: client_credentials with `private_key_jwt` (RFC 7523) only; its public key is an
+//   ES256 (P-256) key generated at start, the private half written to $CLIENT_KEY_FILE.
 //
 // Token exchange (grant_type=urn:ietf:params:oauth:grant-type:token-exchange): the caller
 // presents `subject_token` (an access token this provider issued, subject_token_type
@@ -41,6 +54,7 @@
 // clients, same in-memory adapter) and the HTTP server hands requests to it from then on.
 
 import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 
 import * as jose from 'jose';
@@ -60,6 +74,7 @@ if (!Number.isInteger(PORT) || PORT < 0 || PORT > 65535) {
 }
 
 const RESOURCE = 'urn:agent-api';
+const OPAQUE_RESOURCE = 'urn:agent-api:opaque';
 const AUDIENCE = 'agent-api';
 const SCOPES = 'read:data write:reports execute:payment delegate:analysis read:customers:eu';
 // Loopback MCP endpoints, and what each MCP client may be granted there.
@@ -103,6 +118,22 @@ const publicJwks = () => ({
   keys: signingKeys.map(({ d, p, q, dp, dq, qi, ...pub }) => pub),
 });
 
+// The `private_key_jwt` client's key: fixed for the life of the process (it survives
+// /__rotate, which rebuilds the Provider with the same clients).
+const clientKey = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const clientPublicJwk = { ...clientKey.publicKey.export({ format: 'jwk' }), alg: 'ES256', use: 'sig' };
+if (process.env.CLIENT_KEY_FILE) {
+  fs.writeFileSync(
+    process.env.CLIENT_KEY_FILE,
+    clientKey.privateKey.export({ format: 'pem', type: 'pkcs8' }),
+    { mode: 0o600 },
+  );
+}
+
+// RFC 9449 §8: the server's DPoP nonces. Fixed for the life of the process, so a nonce
+// stays good across /__rotate.
+const dpopNonceSecret = crypto.randomBytes(32);
+
 // ---- token exchange ---------------------------------------------------------------------
 
 // The ClientCredentials tokens minted by the token-exchange handler, with the `sub` and `act`
@@ -138,6 +169,9 @@ function getResourceServerInfo(_ctx, resourceIndicator, client) {
       accessTokenTTL: 600,
       jwt: { sign: { alg: ALG, kid: signingKeys[0].kid } },
     };
+  }
+  if (resourceIndicator === OPAQUE_RESOURCE) {
+    return { scope: SCOPES, accessTokenFormat: 'opaque', accessTokenTTL: 600 };
   }
   if (resourceIndicator !== RESOURCE) {
     throw new errors.InvalidTarget(`unknown resource ${resourceIndicator}; use ${RESOURCE}`);
@@ -231,8 +265,17 @@ function buildProvider(issuer) {
       client('portal', ['client_credentials']),
       client('mcp-reader', ['client_credentials']),
       client('mcp-payer', ['client_credentials']),
+      {
+        client_id: 'agent-jwt',
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: 'private_key_jwt',
+        token_endpoint_auth_signing_alg: 'ES256',
+        jwks: { keys: [clientPublicJwk] },
+      },
     ],
-    clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
     clientDefaults: { id_token_signed_response_alg: ALG },
     jwks: { keys: signingKeys.map((k) => ({ ...k })) },
     cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
@@ -240,6 +283,11 @@ function buildProvider(issuer) {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      dPoP: { enabled: true, nonceSecret: dpopNonceSecret, requireNonce: () => true },
+      revocation: {
+        enabled: true,
+        allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,
+      },
       resourceIndicators: {
         enabled: true,
         defaultResource: () => RESOURCE,
@@ -267,7 +315,10 @@ function buildProvider(issuer) {
     ['resource', 'audience'],
   );
   provider.on('server_error', (_ctx, err) => console.error('provider: server_error', err));
-  provider.on('grant.error', (_ctx, err) => console.error(`provider: grant.error ${err.error}: ${err.error_description}`));
+  provider.on('grant.error', (_ctx, err) => {
+    if (err.error === 'use_dpop_nonce') useDpopNonce += 1;
+    console.error(`provider: grant.error ${err.error}: ${err.error_description}`);
+  });
   return provider;
 }
 
@@ -283,6 +334,8 @@ function sendJson(res, status, body) {
 
 // How often the JWKS was served: lets the driver see the resource server refetch it.
 let jwksFetches = 0;
+// How many token requests were answered `use_dpop_nonce` (GET /__events).
+let useDpopNonce = 0;
 const keyInfo = () => ({
   kid: signingKeys[0].kid,
   kids: signingKeys.map((k) => k.kid),
@@ -299,6 +352,7 @@ const server = http.createServer((req, res) => {
     return sendJson(res, 200, keyInfo());
   }
   if (path === '/__keys') return sendJson(res, 200, keyInfo());
+  if (path === '/__events') return sendJson(res, 200, { use_dpop_nonce: useDpopNonce });
   if (path === '/jwks' && req.method === 'GET') jwksFetches += 1;
   return handler(req, res);
 });

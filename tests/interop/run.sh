@@ -15,8 +15,6 @@
 # script starts is killed on exit. Exit status is non-zero if any check fails.
 set -euo pipefail
 
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/../.." && pwd)"
 ALGS=("$@")
 [[ ${#ALGS[@]} -gt 0 ]] || ALGS=(RS256 PS256 ES256 EdDSA)
 
@@ -24,56 +22,16 @@ RESOURCE="urn:agent-api" # RFC 8707: an absolute URI; the provider maps it to au
 AUDIENCE="agent-api"
 TE_GRANT="urn:ietf:params:oauth:grant-type:token-exchange"
 AT_TYPE="urn:ietf:params:oauth:token-type:access_token"
-START_TIMEOUT=${INTEROP_START_TIMEOUT:-30} # seconds to wait for a process to be ready
 VERBOSE=${INTEROP_VERBOSE:-0}
 
-say() { printf '%s\n' "$*"; }
-err() { printf 'interop: %s\n' "$*" >&2; }
-die() {
-    err "$*"
-    exit 1
-}
-
-for tool in node npm curl cargo; do
-    command -v "$tool" >/dev/null || die "$tool not found on PATH"
-done
-
-# stop PID: stop one process this script started (SIGTERM, then SIGKILL after 5 s).
-stop() {
-    local deadline=$((SECONDS + 5))
-    kill "$1" 2>/dev/null || return 0
-    while kill -0 "$1" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-    kill -9 "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
-
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/a2a-interop.XXXXXX")"
-PIDS=()
-# shellcheck disable=SC2317 # invoked by the EXIT trap
-cleanup() {
-    local rc=$?
-    for pid in "${PIDS[@]}"; do
-        stop "$pid"
-    done
-    if [[ ${INTEROP_KEEP_LOGS:-0} == 1 ]]; then
-        err "logs kept in $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+INTEROP_NAME=interop
+# shellcheck source=tests/interop/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require_tools node npm curl cargo
 
 # ---- set-up ------------------------------------------------------------------------------
 
-if [[ ${INTEROP_SKIP_NPM_CI:-0} != 1 ]]; then
-    say "==> npm ci (tests/interop)"
-    (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed in $HERE"
-fi
-[[ -d "$HERE/node_modules/oidc-provider" ]] || die "oidc-provider not installed: run npm ci in $HERE"
-OIDC_VERSION="$(node -p 'require(process.argv[1]).version' "$HERE/node_modules/oidc-provider/package.json")"
+npm_ci
 
 AGENT_API="${AGENT_API:-${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/agent_api}"
 if [[ ${INTEROP_SKIP_BUILD:-0} != 1 ]]; then
@@ -119,24 +77,6 @@ tamper_scope() {
         const c = JSON.parse(Buffer.from(p, "base64url"));
         c.scope = process.argv[2];
         console.log([h, Buffer.from(JSON.stringify(c)).toString("base64url"), s].join("."));' "$1" "$2"
-}
-
-# wait_line FILE PATTERN PID WHAT: wait until FILE has a line matching PATTERN.
-wait_line() {
-    local file=$1 pattern=$2 pid=$3 what=$4 deadline=$((SECONDS + START_TIMEOUT))
-    while ! grep -q -- "$pattern" "$file" 2>/dev/null; do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            err "$what exited before it was ready; its stderr:"
-            sed 's/^/    /' "${file%.out}.err" >&2 || true
-            return 1
-        fi
-        if ((SECONDS >= deadline)); then
-            err "$what not ready after ${START_TIMEOUT}s (no line matching '$pattern' in $file); stderr:"
-            sed 's/^/    /' "${file%.out}.err" >&2 || true
-            return 1
-        fi
-        sleep 0.1
-    done
 }
 
 # token CLIENT SCOPE: a client_credentials access token from the provider.
@@ -226,11 +166,8 @@ run_alg() {
     ALG=$1 PASS=0 FAIL=0 FAILED=() EXTRA=""
     local p_out="$WORK/$ALG.provider.out" a_out="$WORK/$ALG.agent_api.out"
 
-    ALG="$ALG" node "$HERE/provider.mjs" 0 >"$p_out" 2>"${p_out%.out}.err" &
-    local ppid=$!
-    PIDS+=("$ppid")
-    wait_line "$p_out" '^provider ready ' "$ppid" "oidc-provider ($ALG)" || return 1
-    ISS=$(awk '/^provider ready /{print $3; exit}' "$p_out")
+    start_provider "$ALG" "$p_out" || return 1
+    local ppid=$PROVIDER_PID
     grep -q 'Unsupported runtime' "${p_out%.out}.err" && EXTRA+=" (oidc-provider: unsupported-runtime warning)"
 
     NO_COLOR=1 "$AGENT_API" --issuer "$ISS" --audience "$AUDIENCE" --listen 127.0.0.1:0 \
