@@ -616,3 +616,64 @@ async fn operators_and_pushed_events_revoke_tokens() {
     assert_eq!(post("/events", None, set).await, StatusCode::ACCEPTED);
     assert_eq!(send(&app, "GET", "/whoami", Some(&old)).await.status(), 401);
 }
+
+/// `--introspection-url` with its client: opaque tokens are accepted through the issuer's
+/// RFC 7662 endpoint, and `--introspect-jwts` makes a revoked JWT fail at once.
+#[cfg(feature = "client")]
+#[tokio::test]
+async fn the_introspection_flags_accept_opaque_tokens_and_recheck_jwts() {
+    use clap::Parser;
+    let issuer = TestIssuer::builder()
+        .audience("agent-api")
+        .client("agent-api", "introspect-secret")
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "introspect-secret\n").unwrap();
+    let url = issuer.introspection_url();
+    let secret_flag = secret.to_str().unwrap();
+    let parse = |extra: &[&str]| {
+        let mut argv = vec![
+            "agent_api",
+            "--introspection-url",
+            &url,
+            "--introspection-client-id=agent-api",
+            "--introspection-client-secret-file",
+            secret_flag,
+        ];
+        argv.extend_from_slice(extra);
+        cli::Args::try_parse_from(argv).unwrap()
+    };
+    let build = |args: cli::Args| {
+        let b = Validator::builder()
+            .issuer_jwks(issuer.issuer(), issuer.jwks_url())
+            .audience("agent-api")
+            .introspection(cli::introspection(&args, &issuer.issuer()).unwrap());
+        async move { b.build().await.unwrap() }
+    };
+    let v = build(parse(&[])).await;
+    let opaque = issuer.opaque_token(issuer.token().subject("billing-agent"));
+    assert_eq!(
+        v.validate(&opaque).await.unwrap().subject(),
+        Some("billing-agent")
+    );
+    // Without --introspect-jwts a deactivated JWT still passes on its signature.
+    let jwt = issuer.token().claim("jti", "flag-1").sign();
+    issuer.deactivate("flag-1");
+    v.validate(&jwt).await.unwrap();
+    let rechecking = build(parse(&["--introspect-jwts"])).await;
+    assert_eq!(
+        rechecking.validate(&jwt).await.unwrap_err(),
+        a2a_guard::AuthError::Inactive
+    );
+    // The client flags go together.
+    for bad in [
+        &["agent_api", "--introspection-url=http://127.0.0.1:1/i"][..],
+        &["agent_api", "--introspection-client-id=x"],
+        &["agent_api", "--introspect-jwts"],
+    ] {
+        assert!(cli::Args::try_parse_from(bad).is_err(), "{bad:?}");
+    }
+}

@@ -54,6 +54,41 @@ pub struct Args {
     /// Share the revocation deny-list with every instance using this Redis (pub/sub).
     #[arg(long, value_name = "URL")]
     pub redis_url: Option<String>,
+    /// The issuer's RFC 7662 introspection endpoint: opaque tokens are accepted through it
+    /// (needs the `client` feature, and this API's client ID and secret file below).
+    #[arg(long, value_name = "URL", requires_all = ["introspection_client_id", "introspection_client_secret_file"])]
+    pub introspection_url: Option<String>,
+    /// This API's client ID at the introspection endpoint.
+    #[arg(long, value_name = "ID", requires = "introspection_url")]
+    pub introspection_client_id: Option<String>,
+    /// File holding that client's secret (re-read when it changes).
+    #[arg(long, value_name = "FILE", requires = "introspection_url")]
+    pub introspection_client_secret_file: Option<PathBuf>,
+    /// Also re-check every JWT at the introspection endpoint (revocation reaches this API
+    /// within the 30 s answer cache; one introspection request per new token).
+    #[arg(long, requires = "introspection_url")]
+    pub introspect_jwts: bool,
+}
+
+/// The introspection source the flags ask for, for the issuer `issuer`: `None` without
+/// --introspection-url.
+#[cfg(feature = "client")]
+pub fn introspection(args: &Args, issuer: &str) -> Option<a2a_guard::Introspection> {
+    use a2a_guard::client::{ClientCredentials, Secret};
+    let (Some(url), Some(id), Some(file)) = (
+        &args.introspection_url,
+        &args.introspection_client_id,
+        &args.introspection_client_secret_file,
+    ) else {
+        return None;
+    };
+    let credentials = ClientCredentials::new(url, id).secret(Secret::file(file));
+    let introspection = a2a_guard::Introspection::new(issuer, credentials);
+    Some(if args.introspect_jwts {
+        introspection.recheck_jwts()
+    } else {
+        introspection
+    })
 }
 
 /// Bind the listener; a port already taken is a plain sentence naming the flag, not an

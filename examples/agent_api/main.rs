@@ -11,7 +11,10 @@
 //! Revocation: `POST /admin/revoke` (scope `admin:revoke`; JSON `{"jti": ..}`,
 //! `{"sub": .., "before": <unix time>}` or `{"client_id": ..}`), `POST /events` (Security
 //! Event Tokens and Back-Channel Logout tokens from the issuer, RFC 8935), and
-//! `--redis-url URL` to share the deny-list with the other instances.
+//! `--redis-url URL` to share the deny-list with the other instances. Opaque tokens, and
+//! re-checked JWTs with `--introspect-jwts`, through the issuer's RFC 7662 endpoint:
+//! `--introspection-url URL --introspection-client-id ID --introspection-client-secret-file
+//! FILE` (feature `client`).
 
 mod app;
 mod cli;
@@ -103,6 +106,22 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(p) = &args.snapshot_file {
         b = b.snapshot_file(p);
+    }
+    let issuer = match (&dev, &args.issuer) {
+        (Some(dev), _) => dev.issuer(),
+        (None, Some(iss)) => iss.clone(),
+        (None, None) => unreachable!("dev issuer exists when no issuer is given"),
+    };
+    #[cfg(feature = "client")]
+    if let Some(introspection) = cli::introspection(&args, &issuer) {
+        b = b.introspection(introspection);
+    }
+    #[cfg(not(feature = "client"))]
+    if args.introspection_url.is_some() {
+        return Err(
+            "--introspection-url needs the `client` feature (cargo run --features client ...)"
+                .into(),
+        );
     }
     let validator = b.build().await?;
     // Pushed revocation events from the issuer, addressed to this resource.
