@@ -107,14 +107,16 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(p) = &args.snapshot_file {
         b = b.snapshot_file(p);
     }
-    let issuer = match (&dev, &args.issuer) {
-        (Some(dev), _) => dev.issuer(),
-        (None, Some(iss)) => iss.clone(),
-        (None, None) => unreachable!("dev issuer exists when no issuer is given"),
-    };
     #[cfg(feature = "client")]
-    if let Some(introspection) = cli::introspection(&args, &issuer) {
-        b = b.introspection(introspection);
+    {
+        let issuer = match (&dev, &args.issuer) {
+            (Some(dev), _) => dev.issuer(),
+            (None, Some(iss)) => iss.clone(),
+            (None, None) => unreachable!("dev issuer exists when no issuer is given"),
+        };
+        if let Some(introspection) = cli::introspection(&args, &issuer) {
+            b = b.introspection(introspection);
+        }
     }
     #[cfg(not(feature = "client"))]
     if args.introspection_url.is_some() {
