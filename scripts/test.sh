@@ -40,3 +40,6 @@ INTEROP_SKIP_NPM_CI=1 tests/interop/mcp.sh
 
 echo "==> interop: a2a-guard's client against oidc-provider"
 INTEROP_SKIP_NPM_CI=1 tests/interop/client.sh
+
+echo "==> revocation fleet propagation: three agent_api processes on one redis-server (shortened)"
+scripts/fleet_propagation.sh --revocations 20
