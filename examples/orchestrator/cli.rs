@@ -1,19 +1,22 @@
-//! The `orchestrator` command line, shared by the binary and tests/orchestrator.rs.
+//! The `orchestrator` command line and the orchestrator it configures, shared by the binary
+//! and tests/orchestrator.rs.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use a2a_guard::Validator;
+use a2a_guard::client::{ClientKey, Secret};
 use clap::Parser;
 
-/// Exit code of a flag that is defined but not wired yet (clap's own usage errors use 2 too).
-pub const EXIT_NOT_AVAILABLE: i32 = 2;
+use super::app;
 
 /// An orchestrator agent guarded by a2a-guard. `POST /tasks` (scope `delegate:analysis`)
 /// exchanges the caller's token for one addressed to the downstream agent (RFC 8693, the
 /// orchestrator as actor) and calls it; `POST /maintenance` (scope `maintenance:run`) calls it
 /// with the orchestrator's own client-credentials token. The inbound token is never forwarded.
-/// Without --issuer, an embedded dev issuer and an in-process downstream agent (the agent_api
-/// demo) run on 127.0.0.1, and ready curl lines are printed.
+/// With a revocation endpoint, a task's delegated token is revoked (RFC 7009) when the task
+/// ends. Without --issuer, an embedded dev issuer and an in-process downstream agent (the
+/// agent_api demo) run on 127.0.0.1, and ready curl lines are printed.
 #[derive(Parser, Debug)]
 #[command(name = "orchestrator", version)]
 #[command(group(
@@ -25,8 +28,9 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8070")]
     pub listen: SocketAddr,
-    /// Issuer whose tokens are accepted (`iss`), also where the token endpoint is discovered;
-    /// default: an embedded dev issuer (then no other flag but --listen applies).
+    /// Issuer whose tokens are accepted (`iss`), also where the token and revocation
+    /// endpoints are discovered; default: an embedded dev issuer (then no other flag but
+    /// --listen and --revoke-on-exit applies).
     #[arg(
         long,
         value_name = "URL",
@@ -51,12 +55,17 @@ pub struct Args {
     /// --private-key-file is required with --issuer.
     #[arg(long, value_name = "FILE", requires = "issuer")]
     pub client_secret_file: Option<PathBuf>,
-    /// PEM private key for private_key_jwt client authentication (RFC 7523) [not available yet].
+    /// PEM private key for private_key_jwt client authentication (RFC 7523; the assertion's
+    /// audience is the issuer; re-read when it changes).
     #[arg(long, value_name = "PEM", requires = "issuer")]
     pub private_key_file: Option<PathBuf>,
     /// The token endpoint [default: `token_endpoint` of the issuer's metadata].
     #[arg(long, value_name = "URL", requires = "issuer")]
     pub token_endpoint: Option<String>,
+    /// The RFC 7009 revocation endpoint, beside --token-endpoint (without --token-endpoint
+    /// it comes from the issuer's metadata; with it alone, no token is ever revoked).
+    #[arg(long, value_name = "URL", requires = "token_endpoint")]
+    pub revocation_endpoint: Option<String>,
     /// The downstream agent's URL, called with GET (e.g. http://127.0.0.1:8080/whoami).
     #[arg(long, value_name = "URL", requires = "issuer")]
     pub downstream_url: Option<String>,
@@ -72,30 +81,85 @@ pub struct Args {
     /// [default: none asked for].
     #[arg(long, value_name = "\"S1 S2\"", requires = "issuer")]
     pub maintenance_scope: Option<String>,
-    /// Share cached client tokens across instances through Redis [not available yet].
-    #[arg(long, value_name = "URL")]
+    /// Share the orchestrator's own token with the other instances through Redis: a cold
+    /// fleet makes one token request (needs the `redis` feature).
+    #[arg(long, value_name = "URL", requires = "issuer")]
     pub redis_url: Option<String>,
-    /// Revoke the orchestrator's own token at shutdown (RFC 7009) [not available yet].
+    /// On SIGTERM or Ctrl-C, after in-flight requests finish, revoke (RFC 7009) the
+    /// orchestrator's own token and the delegated tokens it caches.
     #[arg(long)]
     pub revoke_on_exit: bool,
 }
 
-/// The flags that wait for library features still landing: one line naming the flag, for
-/// the binary to print before exiting with [`EXIT_NOT_AVAILABLE`].
-pub fn not_available_yet(args: &Args) -> Result<(), String> {
-    let missing = if args.private_key_file.is_some() {
-        Some("--private-key-file (private_key_jwt client authentication, RFC 7523)")
-    } else if args.redis_url.is_some() {
-        Some("--redis-url (a token cache shared through Redis)")
-    } else if args.revoke_on_exit {
-        Some("--revoke-on-exit (RFC 7009 token revocation)")
-    } else {
-        None
-    };
-    match missing {
-        Some(flag) => Err(format!("{flag} is not available yet")),
-        None => Ok(()),
+impl Args {
+    /// The client authentication flag given (clap allows at most one).
+    pub fn client_auth(&self) -> Option<app::ClientAuth> {
+        match (&self.client_secret_file, &self.private_key_file) {
+            (Some(file), _) => Some(app::ClientAuth::Secret(Secret::file(file))),
+            (None, Some(pem)) => Some(app::ClientAuth::PrivateKey(ClientKey::pem_file(pem))),
+            (None, None) => None,
+        }
     }
+}
+
+/// The orchestrator configured from the command line with `--issuer` (clap made sure the
+/// flags it needs are there): its validator and the orchestrator, its token endpoint found
+/// in the issuer's metadata unless --token-endpoint is given.
+pub async fn configure(
+    args: &Args,
+    issuer: &str,
+) -> Result<(Validator, app::Orchestrator), Box<dyn std::error::Error>> {
+    let required = |v: &Option<String>, flag: &str| {
+        v.clone()
+            .ok_or_else(|| format!("{flag} is required with --issuer"))
+    };
+    let audience = required(&args.audience, "--audience")?;
+    let client_id = required(&args.client_id, "--client-id")?;
+    let downstream_audience = required(&args.downstream_audience, "--downstream-audience")?;
+    let downstream_url = required(&args.downstream_url, "--downstream-url")?;
+    let downstream_scopes = scopes(
+        "--downstream-scope",
+        &required(&args.downstream_scope, "--downstream-scope")?,
+    )?;
+    let maintenance_scopes = match &args.maintenance_scope {
+        Some(s) => scopes("--maintenance-scope", s)?,
+        None => Vec::new(),
+    };
+    let auth = args
+        .client_auth()
+        .ok_or("--client-secret-file or --private-key-file is required with --issuer")?;
+
+    let mut b = Validator::builder().audience(audience);
+    b = match &args.jwks_url {
+        Some(jwks) => b.issuer_jwks(issuer, jwks),
+        None => b.issuer(issuer),
+    };
+    let validator = b.build().await?;
+    let server = app::TokenServer::find(
+        issuer,
+        args.token_endpoint.as_deref(),
+        args.revocation_endpoint.as_deref(),
+    )
+    .await
+    .map_err(|e| format!("{e}; give the token endpoint with --token-endpoint"))?;
+    let client = app::OwnClient {
+        server,
+        client_id,
+        auth,
+        redis_url: args.redis_url.clone(),
+    };
+    let delegated = client.delegated_tokens();
+    let own = app::own_tokens(client, &downstream_audience, &maintenance_scopes)?;
+    let orchestrator = app::Orchestrator::new(
+        own,
+        app::Downstream {
+            url: downstream_url,
+            audience: downstream_audience,
+            scopes: downstream_scopes,
+        },
+        delegated,
+    )?;
+    Ok((validator, orchestrator))
 }
 
 /// Space-separated scopes; an empty list or an invalid scope token is refused.

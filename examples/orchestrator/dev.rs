@@ -1,6 +1,8 @@
 //! The demo set-up when no issuer is given: an embedded dev issuer with two clients (the
 //! orchestrator and a demo caller) and, as the downstream agent, the `agent_api` demo in
-//! process, all on 127.0.0.1. Shared by the binary and tests/orchestrator.rs.
+//! process, all on 127.0.0.1. The orchestrator finds the dev issuer's token and revocation
+//! endpoints by discovery, as with a real issuer. Shared by the binary and
+//! tests/orchestrator.rs.
 
 #[allow(dead_code)] // the orchestrator serves only the agent API's plain router
 #[path = "../agent_api/app.rs"]
@@ -64,15 +66,16 @@ pub async fn start() -> Result<(Dev, Validator, app::Orchestrator), Box<dyn std:
         .audience(AUDIENCE)
         .build()
         .await?;
-    // Found the way a real deployment finds it: from the issuer's metadata.
-    let token_endpoint = app::discover_token_endpoint(&issuer.issuer()).await?;
-    let own = app::own_tokens(
-        &token_endpoint,
-        ORCHESTRATOR_CLIENT.0,
-        Secret::new(ORCHESTRATOR_CLIENT.1),
-        &resource,
-        &[],
-    )?;
+    // Found the way a real deployment finds them: from the issuer's metadata, which names
+    // its revocation endpoint too, so each task's delegated token is revoked when it ends.
+    let client = app::OwnClient {
+        server: app::TokenServer::find(&issuer.issuer(), None, None).await?,
+        client_id: ORCHESTRATOR_CLIENT.0.to_owned(),
+        auth: app::ClientAuth::Secret(Secret::new(ORCHESTRATOR_CLIENT.1)),
+        redis_url: None,
+    };
+    let delegated = client.delegated_tokens();
+    let own = app::own_tokens(client, &resource, &[])?;
     let orchestrator = app::Orchestrator::new(
         own,
         app::Downstream {
@@ -80,6 +83,7 @@ pub async fn start() -> Result<(Dev, Validator, app::Orchestrator), Box<dyn std:
             audience: resource,
             scopes: vec![DOWNSTREAM_SCOPE.to_owned()],
         },
+        delegated,
     )?;
     Ok((Dev { issuer, downstream }, validator, orchestrator))
 }

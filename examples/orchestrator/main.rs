@@ -5,14 +5,20 @@
 //! cargo run --release --features client --example orchestrator            # dev set-up, prints curl lines
 //! cargo run --release --features client --example orchestrator -- --help  # every flag
 //! orchestrator --listen ADDR --issuer URL [--jwks-url URL] --audience AUD --client-id ID
-//!     (--client-secret-file FILE | --private-key-file PEM) [--token-endpoint URL]
+//!     (--client-secret-file FILE | --private-key-file PEM)
+//!     [--token-endpoint URL [--revocation-endpoint URL]]
 //!     --downstream-url URL --downstream-audience AUD --downstream-scope "S1 S2"
-//!     [--redis-url URL] [--revoke-on-exit]
+//!     [--maintenance-scope "S1 S2"] [--redis-url URL] [--revoke-on-exit]
 //! ```
 //! `POST /tasks` (scope `delegate:analysis`) exchanges the caller's token for a delegated one
-//! (RFC 8693, the orchestrator as `act`); `POST /maintenance` (scope `maintenance:run`) uses
-//! the orchestrator's own client-credentials token. Without `--issuer`, an embedded dev issuer
-//! and the agent_api demo (as the downstream agent) run in process on 127.0.0.1.
+//! (RFC 8693, the orchestrator as `act`), revoked (RFC 7009) when the task ends if the issuer
+//! has a revocation endpoint; `POST /maintenance` (scope `maintenance:run`) uses the
+//! orchestrator's own client-credentials token (client secret or `private_key_jwt`, optionally
+//! shared through Redis with `--features redis`). The token and revocation endpoints come from
+//! the issuer's metadata unless given. On SIGTERM or Ctrl-C it stops taking requests, lets
+//! those in flight finish and, with `--revoke-on-exit`, revokes the tokens it still holds.
+//! Without `--issuer`, an embedded dev issuer and the agent_api demo (as the downstream agent)
+//! run in process on 127.0.0.1.
 
 mod app;
 mod cli;
@@ -20,18 +26,12 @@ mod dev;
 
 use std::net::SocketAddr;
 
-use a2a_guard::Validator;
-use a2a_guard::client::Secret;
 use clap::Parser;
 use cli::Args;
 
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    if let Err(e) = cli::not_available_yet(&args) {
-        eprintln!("orchestrator: {e}");
-        std::process::exit(cli::EXIT_NOT_AVAILABLE);
-    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -54,71 +54,65 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             (validator, orchestrator, Some(dev))
         }
         Some(issuer) => {
-            let (validator, orchestrator) = configured(&args, issuer).await?;
+            let (validator, orchestrator) = cli::configure(&args, issuer).await?;
             (validator, orchestrator, None)
         }
     };
+    if orchestrator.delegated_tokens() == app::DelegatedTokens::Cached {
+        tracing::warn!(
+            "no revocation endpoint is known: delegated tokens are cached and outlive their              tasks{}",
+            if args.revoke_on_exit {
+                ", and --revoke-on-exit cannot revoke anything"
+            } else {
+                ""
+            }
+        );
+    }
     if let Some(dev) = &dev {
         print_curl_lines(dev, addr);
     }
     println!("listening on {addr}");
     tracing::info!("listening on {addr}");
-    axum::serve(listener, app::router(validator, orchestrator)).await?;
+    app::serve(
+        listener,
+        validator,
+        orchestrator,
+        shutdown_signal(),
+        args.revoke_on_exit,
+    )
+    .await?;
+    // The dev issuer stops only now: it answered the revocations above.
+    drop(dev);
     Ok(())
 }
 
-/// Everything from the command line (clap made sure the flags `--issuer` needs are there).
-async fn configured(
-    args: &Args,
-    issuer: &str,
-) -> Result<(Validator, app::Orchestrator), Box<dyn std::error::Error>> {
-    let required = |v: &Option<String>, flag: &str| {
-        v.clone()
-            .ok_or_else(|| format!("{flag} is required with --issuer"))
+/// Ctrl-C, or SIGTERM on Unix (what `docker stop`, Kubernetes and systemd send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            tracing::warn!("cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
     };
-    let audience = required(&args.audience, "--audience")?;
-    let client_id = required(&args.client_id, "--client-id")?;
-    let downstream_audience = required(&args.downstream_audience, "--downstream-audience")?;
-    let downstream_url = required(&args.downstream_url, "--downstream-url")?;
-    let downstream_scopes = cli::scopes(
-        "--downstream-scope",
-        &required(&args.downstream_scope, "--downstream-scope")?,
-    )?;
-    let maintenance_scopes = match &args.maintenance_scope {
-        Some(s) => cli::scopes("--maintenance-scope", s)?,
-        None => Vec::new(),
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(_) => {
+                tracing::warn!("cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
     };
-    let secret_file = args
-        .client_secret_file
-        .clone()
-        .ok_or("--client-secret-file is required with --issuer")?;
-
-    let mut b = Validator::builder().audience(audience);
-    b = match &args.jwks_url {
-        Some(jwks) => b.issuer_jwks(issuer, jwks),
-        None => b.issuer(issuer),
-    };
-    let validator = b.build().await?;
-    let token_endpoint = match &args.token_endpoint {
-        Some(url) => url.clone(),
-        None => app::discover_token_endpoint(issuer).await?,
-    };
-    let own = app::own_tokens(
-        &token_endpoint,
-        &client_id,
-        Secret::file(secret_file),
-        &downstream_audience,
-        &maintenance_scopes,
-    )?;
-    let orchestrator = app::Orchestrator::new(
-        own,
-        app::Downstream {
-            url: downstream_url,
-            audience: downstream_audience,
-            scopes: downstream_scopes,
-        },
-    )?;
-    Ok((validator, orchestrator))
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: no new requests; those in flight finish");
 }
 
 fn print_curl_lines(dev: &dev::Dev, addr: SocketAddr) {
