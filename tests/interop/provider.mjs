@@ -25,6 +25,10 @@
 //   token that follows is `token_type: DPoP` with `cnf.jkt`. Requests without a DPoP proof
 //   are unaffected. Token exchange does not bind tokens to DPoP keys.
 // - Revocation (RFC 7009, /token/revocation): a client may revoke only its own tokens.
+// - Introspection (RFC 7662, /token/introspection): the resource server `agent-api` may
+//   introspect any token, another client only its own. Only opaque tokens are found there
+//   (oidc-provider does not store its JWT access tokens); an opaque token's `aud` is its
+//   resource indicator, `urn:agent-api:opaque`.
 //
 // - MCP resources (the mcp_server example; tests/interop/mcp.sh): any resource indicator
 //   `http://127.0.0.1:<port>/mcp` (the port is known only once the server runs). Its tokens
@@ -37,6 +41,7 @@
 // - `portal` / `portal-secret`: client_credentials only (the party on whose behalf agents act).
 // - `mcp-reader` / `mcp-reader-secret`: client_credentials; on MCP resources `read:data` only.
 // - `mcp-payer` / `mcp-payer-secret`: client_credentials; `read:data execute:payment` on MCP.
+// - `agent-api` / `agent-api-secret`: the resource server; no grant, introspection only.
 // - `agent-jwt`: client_credentials with `private_key_jwt` (RFC 7523) only; its public key is an
 //   ES256 (P-256) key generated at start, the private half written to $CLIENT_KEY_FILE.
 //
@@ -265,6 +270,7 @@ function buildProvider(issuer) {
       client('portal', ['client_credentials']),
       client('mcp-reader', ['client_credentials']),
       client('mcp-payer', ['client_credentials']),
+      client('agent-api', []),
       {
         client_id: 'agent-jwt',
         grant_types: ['client_credentials'],
@@ -284,6 +290,11 @@ function buildProvider(issuer) {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       dPoP: { enabled: true, nonceSecret: dpopNonceSecret, requireNonce: () => true },
+      introspection: {
+        enabled: true,
+        allowedPolicy: (_ctx, client, token) =>
+          client.clientId === 'agent-api' || token.clientId === client.clientId,
+      },
       revocation: {
         enabled: true,
         allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,
