@@ -18,6 +18,9 @@
 //   without rotating (`jwks_fetches` counts the GETs of /jwks so far).
 // - `GET /__events` (test hook): `{"use_dpop_nonce": N}`, how many token requests were
 //   answered `use_dpop_nonce` so far (lets tests/interop/client.sh see the nonce round trip).
+// - `urn:orchestrator`: JWT access tokens with `aud: orchestrator`, the same scopes: what a
+//   caller of the orchestrator example holds (tests/interop/orchestrator.sh). The orchestrator
+//   exchanges them for `aud: agent-api` tokens; agent_api refuses them as they are.
 // - `urn:agent-api:opaque`: the same scopes, but opaque access tokens (oidc-provider revokes
 //   only opaque tokens: RFC 7009 on a JWT is `unsupported_token_type`).
 // - DPoP (RFC 9449): on, with server nonces required — a token request whose proof has no
@@ -49,7 +52,8 @@
 // presents `subject_token` (an access token this provider issued, subject_token_type
 // urn:ietf:params:oauth:token-type:access_token), `resource=urn:agent-api` and optionally a
 // narrower `scope` (must be a subset of the subject token's scope; default: the same scope);
-// `audience=agent-api` is accepted alongside. The subject token's own `aud` is not checked.
+// `audience=agent-api` is accepted alongside, or alone (RFC 8693 §2.1: it then stands for
+// `resource=urn:agent-api`). The subject token's own `aud` is not checked.
 // The issued token keeps the subject token's `sub`, has `client_id` = the caller and
 // `act: {"sub": <caller>}`, nesting the subject token's own `act` if it had one (RFC 8693 §4.1).
 // An optional `actor_token` must be one of our access tokens whose `sub` is the caller.
@@ -81,6 +85,8 @@ if (!Number.isInteger(PORT) || PORT < 0 || PORT > 65535) {
 const RESOURCE = 'urn:agent-api';
 const OPAQUE_RESOURCE = 'urn:agent-api:opaque';
 const AUDIENCE = 'agent-api';
+const ORCHESTRATOR_RESOURCE = 'urn:orchestrator';
+const ORCHESTRATOR_AUDIENCE = 'orchestrator';
 const SCOPES = 'read:data write:reports execute:payment delegate:analysis read:customers:eu';
 // Loopback MCP endpoints, and what each MCP client may be granted there.
 const MCP_RESOURCE = /^http:\/\/127\.0\.0\.1:[0-9]{1,5}\/mcp$/;
@@ -178,6 +184,15 @@ function getResourceServerInfo(_ctx, resourceIndicator, client) {
   if (resourceIndicator === OPAQUE_RESOURCE) {
     return { scope: SCOPES, accessTokenFormat: 'opaque', accessTokenTTL: 600 };
   }
+  if (resourceIndicator === ORCHESTRATOR_RESOURCE) {
+    return {
+      scope: SCOPES,
+      audience: ORCHESTRATOR_AUDIENCE,
+      accessTokenFormat: 'jwt',
+      accessTokenTTL: 600,
+      jwt: { sign: { alg: ALG, kid: signingKeys[0].kid } },
+    };
+  }
   if (resourceIndicator !== RESOURCE) {
     throw new errors.InvalidTarget(`unknown resource ${resourceIndicator}; use ${RESOURCE}`);
   }
@@ -212,12 +227,15 @@ async function tokenExchangeHandler(ctx) {
     }
   }
 
-  for (const audience of [].concat(params.audience ?? [])) {
+  const audiences = [].concat(params.audience ?? []);
+  for (const audience of audiences) {
     if (audience !== AUDIENCE) {
       throw new errors.InvalidTarget(`unknown audience ${audience}; use ${AUDIENCE} or resource=${RESOURCE}`);
     }
   }
   const resources = [].concat(params.resource ?? []);
+  // RFC 8693 §2.1: `audience` alone names the target (the orchestrator example asks so).
+  if (resources.length === 0 && audiences.length) resources.push(RESOURCE);
   if (resources.length !== 1) {
     throw new errors.InvalidTarget(`exactly one resource is required (${RESOURCE})`);
   }
