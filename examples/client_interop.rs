@@ -11,17 +11,20 @@
 //! One line per scenario, `PASS <name>`, `FAIL <name>: <reason>` or `SKIP <name>: <why>`;
 //! the exit status is 1 when any scenario failed. Every scenario but `discovery` starts
 //! from what discovery found (`AuthorizationServer::client_credentials`), as an agent would.
+//!
+//! The provider knows two more clients here: `agent-api` (secret `agent-api-secret`), the
+//! resource server that introspects (RFC 7662), and the callers above.
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use a2a_guard::client::{
-    AccessTokenLayer, AccessTokenMiddleware, AuthorizationServer, ClientError, ClientKey,
-    DelegateTo, Secret, TokenExchange, TokenSource,
+    AccessTokenLayer, AccessTokenMiddleware, AuthorizationServer, ClientCredentials, ClientError,
+    ClientKey, DelegateTo, Secret, TokenExchange, TokenSource,
 };
 use a2a_guard::pop::DpopConfig;
-use a2a_guard::{Algorithm, Principal, Validator};
+use a2a_guard::{Algorithm, AuthError, Introspection, Principal, Validator};
 use axum::Router;
 use axum::routing::get;
 use clap::Parser;
@@ -30,8 +33,10 @@ use tower::{Service, ServiceBuilder, ServiceExt};
 /// The provider's resource indicator for JWT access tokens, and the `aud` it maps it to.
 const RESOURCE: &str = "urn:agent-api";
 const AUDIENCE: &str = "agent-api";
-/// The provider's resource indicator for opaque access tokens.
+/// The provider's resource indicator for opaque access tokens, which is also their `aud`.
 const OPAQUE_RESOURCE: &str = "urn:agent-api:opaque";
+/// The resource server's client at the provider: it may introspect any token.
+const RESOURCE_SERVER: &str = "agent-api";
 /// Longest a scenario may take: oidc-provider answers in milliseconds on loopback.
 const SCENARIO_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -109,11 +114,7 @@ async fn main() {
     );
     report("token_exchange", timed(t.token_exchange()).await);
     report("opaque_token", timed(t.opaque_token()).await);
-    // TODO(issue 13, revocation): `TokenSource::revoke` (RFC 7009) is being added in
-    // parallel. oidc-provider revokes only opaque tokens (a JWT gets
-    // `unsupported_token_type`), so revoke a token for OPAQUE_RESOURCE, then check that the
-    // next `token()` is a new one.
-    println!("SKIP revocation: TODO — TokenSource::revoke is not in this branch yet");
+    report("revocation", timed(t.revocation()).await);
 
     std::process::exit(i32::from(failed > 0));
 }
@@ -475,6 +476,107 @@ impl Interop {
             left > Duration::from_secs(500) && left <= Duration::from_secs(600),
             || format!("expires in {left:?}, want about 600 s (expires_in)"),
         )
+    }
+
+    /// RFC 7009: `TokenSource::revoke` on an opaque token (oidc-provider stores only those,
+    /// so only those can be revoked there). Before, the provider's introspection endpoint
+    /// (RFC 7662) says `active: true` and a2a-guard's `Validator` with `Introspection`
+    /// accepts the token; after, the provider says `active: false`, the same validator
+    /// refuses it as `Inactive`, and the source hands out a new token.
+    async fn revocation(&self) -> Outcome {
+        let server = self.server()?;
+        let introspection_endpoint = server
+            .introspection_endpoint
+            .clone()
+            .ok_or("discovery found no introspection_endpoint")?;
+        let tokens = server
+            .client_credentials("orchestrator")
+            .secret(client_secret("orchestrator"))
+            .scope(["read:data"])
+            .resource(OPAQUE_RESOURCE)
+            .build()
+            .map_err(|e| format!("build: {e}"))?;
+        let t = tokens.token().await.map_err(|e| format!("token(): {e}"))?;
+
+        // No caching: each validation asks the provider, so the revocation shows at once.
+        let validator = Validator::builder()
+            .issuer(&self.issuer)
+            .audience(OPAQUE_RESOURCE)
+            .introspection(
+                Introspection::new(
+                    &self.issuer,
+                    ClientCredentials::new(&introspection_endpoint, RESOURCE_SERVER)
+                        .secret(client_secret(RESOURCE_SERVER)),
+                )
+                .cache_ttl(Duration::ZERO)
+                .negative_cache_ttl(Duration::ZERO),
+            )
+            .build()
+            .await
+            .map_err(|e| format!("Validator with Introspection: {e}"))?;
+
+        let before = self.introspect(&introspection_endpoint, t.secret()).await?;
+        ensure(before["active"] == true, || {
+            format!("before revoke, introspection: {before}, want active: true")
+        })?;
+        ensure(before["client_id"] == "orchestrator", || {
+            format!("before revoke, introspection: {before}, want client_id orchestrator")
+        })?;
+        let p = validator
+            .validate(t.secret())
+            .await
+            .map_err(|e| format!("before revoke, the Validator refused the token: {e}"))?;
+        ensure(p.scopes().contains("read:data"), || {
+            format!("before revoke, scope {:?}", p.scopes())
+        })?;
+
+        tokens
+            .revoke(&t)
+            .await
+            .map_err(|e| format!("revoke: {e}"))?;
+
+        let after = self.introspect(&introspection_endpoint, t.secret()).await?;
+        ensure(after["active"] == false, || {
+            format!("after revoke, introspection: {after}, want active: false")
+        })?;
+        match validator.validate(t.secret()).await {
+            Err(AuthError::Inactive) => {}
+            Err(e) => return Err(format!("after revoke, the Validator: {e}, want Inactive")),
+            Ok(_) => return Err("after revoke, the Validator accepted the token".into()),
+        }
+        let next = tokens.token().await.map_err(|e| format!("token(): {e}"))?;
+        ensure(next.secret() != t.secret(), || {
+            "after revoke, token() handed out the revoked token again".into()
+        })
+    }
+
+    /// The provider's RFC 7662 answer for `token`, asked as the resource server
+    /// (`client_secret_basic`).
+    async fn introspect(&self, url: &str, token: &str) -> Result<serde_json::Value, String> {
+        // application/x-www-form-urlencoded by hand: reqwest's `form` feature is off.
+        let mut form = reqwest::Url::parse("http://form.invalid/").map_err(|e| e.to_string())?;
+        form.query_pairs_mut()
+            .append_pair("token", token)
+            .append_pair("token_type_hint", "access_token");
+        let form = form.query().unwrap_or_default().to_owned();
+        let body = async {
+            self.http
+                .post(url)
+                .basic_auth(RESOURCE_SERVER, Some(format!("{RESOURCE_SERVER}-secret")))
+                .header(
+                    http::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(form)
+                .send()
+                .await?
+                .error_for_status()?
+                .bytes()
+                .await
+        }
+        .await
+        .map_err(|e| format!("POST {url}: {e}"))?;
+        serde_json::from_slice(&body).map_err(|e| format!("POST {url}: {e}"))
     }
 }
 

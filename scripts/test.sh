@@ -41,5 +41,8 @@ INTEROP_SKIP_NPM_CI=1 tests/interop/mcp.sh
 echo "==> interop: a2a-guard's client against oidc-provider"
 INTEROP_SKIP_NPM_CI=1 tests/interop/client.sh
 
+echo "==> interop: the orchestrator demo calling agent_api through oidc-provider"
+INTEROP_SKIP_NPM_CI=1 tests/interop/orchestrator.sh
+
 echo "==> revocation fleet propagation: three agent_api processes on one redis-server (shortened)"
 scripts/fleet_propagation.sh --revocations 20

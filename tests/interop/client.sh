@@ -2,9 +2,10 @@
 # Interop, calling side (issue 13): a2a-guard's `client` feature against panva's oidc-provider
 # (provider.mjs). examples/client_interop.rs gets tokens with client_secret_basic/_post,
 # private_key_jwt (RFC 7523), DPoP with the provider's nonces (RFC 9449) and token exchange
-# (RFC 8693), finds the token endpoint by discovery (RFC 8414), and checks every token with
-# a2a-guard's Validator and a DPoP resource on loopback. One signing algorithm is enough here:
-# run.sh covers all four.
+# (RFC 8693), finds the token endpoint by discovery (RFC 8414), revokes an opaque token
+# (RFC 7009) and sees the provider's introspection (RFC 7662) and a2a-guard's Validator call it
+# inactive, and checks every token with a2a-guard's Validator and a DPoP resource on loopback.
+# One signing algorithm is enough here: run.sh covers all four.
 #
 #   tests/interop/client.sh
 #

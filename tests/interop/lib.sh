@@ -1,4 +1,5 @@
-# Shared by the interop scripts that run oidc-provider (run.sh, client.sh); sourced, not run.
+# Shared by the interop scripts that run oidc-provider (run.sh, client.sh, orchestrator.sh,
+# mcp.sh); sourced, not run.
 #
 #   INTEROP_NAME=interop-client    # prefix of error messages and of the temporary directory
 #   source "$HERE/lib.sh"
@@ -95,4 +96,31 @@ start_provider() {
     PIDS+=("$PROVIDER_PID")
     wait_line "$out" '^provider ready ' "$PROVIDER_PID" "oidc-provider ($alg)" || return 1
     ISS=$(awk '/^provider ready /{print $3; exit}' "$out")
+}
+
+# json_field NAME < JSON: print one top-level member (strings raw, others as JSON); 1 if absent.
+json_field() {
+    node -e '
+        let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+          let v; try { v = JSON.parse(s)[process.argv[1]]; } catch { process.exit(1); }
+          if (v === undefined) process.exit(1);
+          console.log(typeof v === "string" ? v : JSON.stringify(v));
+        });' "$1"
+}
+
+# client_token CLIENT RESOURCE SCOPE: a client_credentials access token from the provider at
+# $ISS for the RFC 8707 resource RESOURCE (client secret CLIENT-secret, client_secret_basic).
+client_token() {
+    local resp
+    resp=$(curl -sS --max-time 15 -u "$1:$1-secret" \
+        --data-urlencode grant_type=client_credentials \
+        --data-urlencode "resource=$2" \
+        --data-urlencode "scope=$3" "$ISS/token") || {
+        err "POST $ISS/token (client_credentials, $1, resource $2) failed"
+        return 1
+    }
+    json_field access_token <<<"$resp" || {
+        err "no access_token from $ISS/token for client $1 resource $2 scope '$3': $resp"
+        return 1
+    }
 }

@@ -19,75 +19,19 @@
 # stopped on exit. Exit status is non-zero if any check fails.
 set -euo pipefail
 
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/../.." && pwd)"
 ALG=${INTEROP_ALG:-ES256}
-START_TIMEOUT=${INTEROP_START_TIMEOUT:-30} # seconds to wait for a process to be ready
+INTEROP_NAME=interop-mcp
+# shellcheck source=tests/interop/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require_tools node npm cargo python3
 VENV="$HERE/.venv"
 REQUIREMENTS="$HERE/python/requirements.txt"
-
-say() { printf '%s\n' "$*"; }
-err() { printf 'interop-mcp: %s\n' "$*" >&2; }
-die() {
-    err "$*"
-    exit 1
-}
-
-for tool in node npm cargo python3; do
-    command -v "$tool" >/dev/null || die "$tool not found on PATH"
-done
 
 apt_install() {
     local sudo=""
     [ "$(id -u)" -ne 0 ] && sudo="sudo -n"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
-}
-
-# stop PID: stop one process this script started (SIGTERM, then SIGKILL after 5 s).
-stop() {
-    local deadline=$((SECONDS + 5))
-    kill "$1" 2>/dev/null || return 0
-    while kill -0 "$1" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-    kill -9 "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
-
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/a2a-interop-mcp.XXXXXX")"
-PIDS=()
-# shellcheck disable=SC2317 # invoked by the EXIT trap
-cleanup() {
-    local rc=$?
-    for pid in "${PIDS[@]}"; do
-        stop "$pid"
-    done
-    if [[ ${INTEROP_KEEP_LOGS:-0} == 1 ]]; then
-        err "logs kept in $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# wait_line FILE PATTERN PID WHAT: wait until FILE has a line matching PATTERN.
-wait_line() {
-    local file=$1 pattern=$2 pid=$3 what=$4 deadline=$((SECONDS + START_TIMEOUT))
-    while ! grep -q -- "$pattern" "$file" 2>/dev/null; do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            err "$what exited before it was ready; its stderr:"
-            sed 's/^/    /' "${file%.out}.err" >&2 || true
-            return 1
-        fi
-        if ((SECONDS >= deadline)); then
-            err "$what not ready after ${START_TIMEOUT}s (no line matching '$pattern' in $file); stderr:"
-            sed 's/^/    /' "${file%.out}.err" >&2 || true
-            return 1
-        fi
-        sleep 0.1
-    done
 }
 
 # ---- set-up ------------------------------------------------------------------------------
@@ -112,11 +56,7 @@ if [[ ! -x $VENV/bin/python || "$(cat "$VENV/.a2a-stamp" 2>/dev/null)" != "$stam
     echo "$stamp" >"$VENV/.a2a-stamp"
 fi
 
-if [[ ${INTEROP_SKIP_NPM_CI:-0} != 1 ]]; then
-    say "==> npm ci (tests/interop)"
-    (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed in $HERE"
-fi
-[[ -d "$HERE/node_modules/oidc-provider" ]] || die "oidc-provider not installed: run npm ci in $HERE"
+npm_ci
 
 MCP_SERVER="${MCP_SERVER:-${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/mcp_server}"
 if [[ ${INTEROP_SKIP_BUILD:-0} != 1 ]]; then
@@ -128,10 +68,7 @@ fi
 # ---- run ----------------------------------------------------------------------------------
 
 p_out="$WORK/provider.out" m_out="$WORK/mcp_server.out"
-ALG="$ALG" node "$HERE/provider.mjs" 0 >"$p_out" 2>"${p_out%.out}.err" &
-PIDS+=($!)
-wait_line "$p_out" '^provider ready ' "${PIDS[-1]}" "oidc-provider ($ALG)"
-ISS=$(awk '/^provider ready /{print $3; exit}' "$p_out")
+start_provider "$ALG" "$p_out"
 
 NO_COLOR=1 "$MCP_SERVER" --issuer "$ISS" --listen 127.0.0.1:0 >"$m_out" 2>"${m_out%.out}.err" &
 PIDS+=($!)

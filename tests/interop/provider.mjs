@@ -18,6 +18,9 @@
 //   without rotating (`jwks_fetches` counts the GETs of /jwks so far).
 // - `GET /__events` (test hook): `{"use_dpop_nonce": N}`, how many token requests were
 //   answered `use_dpop_nonce` so far (lets tests/interop/client.sh see the nonce round trip).
+// - `urn:orchestrator`: JWT access tokens with `aud: orchestrator`, the same scopes: what a
+//   caller of the orchestrator example holds (tests/interop/orchestrator.sh). The orchestrator
+//   exchanges them for `aud: agent-api` tokens; agent_api refuses them as they are.
 // - `urn:agent-api:opaque`: the same scopes, but opaque access tokens (oidc-provider revokes
 //   only opaque tokens: RFC 7009 on a JWT is `unsupported_token_type`).
 // - DPoP (RFC 9449): on, with server nonces required — a token request whose proof has no
@@ -25,6 +28,10 @@
 //   token that follows is `token_type: DPoP` with `cnf.jkt`. Requests without a DPoP proof
 //   are unaffected. Token exchange does not bind tokens to DPoP keys.
 // - Revocation (RFC 7009, /token/revocation): a client may revoke only its own tokens.
+// - Introspection (RFC 7662, /token/introspection): the resource server `agent-api` may
+//   introspect any token, another client only its own. Only opaque tokens are found there
+//   (oidc-provider does not store its JWT access tokens); an opaque token's `aud` is its
+//   resource indicator, `urn:agent-api:opaque`.
 //
 // - MCP resources (the mcp_server example; tests/interop/mcp.sh): any resource indicator
 //   `http://127.0.0.1:<port>/mcp` (the port is known only once the server runs). Its tokens
@@ -37,6 +44,7 @@
 // - `portal` / `portal-secret`: client_credentials only (the party on whose behalf agents act).
 // - `mcp-reader` / `mcp-reader-secret`: client_credentials; on MCP resources `read:data` only.
 // - `mcp-payer` / `mcp-payer-secret`: client_credentials; `read:data execute:payment` on MCP.
+// - `agent-api` / `agent-api-secret`: the resource server; no grant, introspection only.
 // - `agent-jwt`: client_credentials with `private_key_jwt` (RFC 7523) only; its public key is an
 //   ES256 (P-256) key generated at start, the private half written to $CLIENT_KEY_FILE.
 //
@@ -44,7 +52,8 @@
 // presents `subject_token` (an access token this provider issued, subject_token_type
 // urn:ietf:params:oauth:token-type:access_token), `resource=urn:agent-api` and optionally a
 // narrower `scope` (must be a subset of the subject token's scope; default: the same scope);
-// `audience=agent-api` is accepted alongside. The subject token's own `aud` is not checked.
+// `audience=agent-api` is accepted alongside, or alone (RFC 8693 §2.1: it then stands for
+// `resource=urn:agent-api`). The subject token's own `aud` is not checked.
 // The issued token keeps the subject token's `sub`, has `client_id` = the caller and
 // `act: {"sub": <caller>}`, nesting the subject token's own `act` if it had one (RFC 8693 §4.1).
 // An optional `actor_token` must be one of our access tokens whose `sub` is the caller.
@@ -76,6 +85,8 @@ if (!Number.isInteger(PORT) || PORT < 0 || PORT > 65535) {
 const RESOURCE = 'urn:agent-api';
 const OPAQUE_RESOURCE = 'urn:agent-api:opaque';
 const AUDIENCE = 'agent-api';
+const ORCHESTRATOR_RESOURCE = 'urn:orchestrator';
+const ORCHESTRATOR_AUDIENCE = 'orchestrator';
 const SCOPES = 'read:data write:reports execute:payment delegate:analysis read:customers:eu';
 // Loopback MCP endpoints, and what each MCP client may be granted there.
 const MCP_RESOURCE = /^http:\/\/127\.0\.0\.1:[0-9]{1,5}\/mcp$/;
@@ -173,6 +184,15 @@ function getResourceServerInfo(_ctx, resourceIndicator, client) {
   if (resourceIndicator === OPAQUE_RESOURCE) {
     return { scope: SCOPES, accessTokenFormat: 'opaque', accessTokenTTL: 600 };
   }
+  if (resourceIndicator === ORCHESTRATOR_RESOURCE) {
+    return {
+      scope: SCOPES,
+      audience: ORCHESTRATOR_AUDIENCE,
+      accessTokenFormat: 'jwt',
+      accessTokenTTL: 600,
+      jwt: { sign: { alg: ALG, kid: signingKeys[0].kid } },
+    };
+  }
   if (resourceIndicator !== RESOURCE) {
     throw new errors.InvalidTarget(`unknown resource ${resourceIndicator}; use ${RESOURCE}`);
   }
@@ -207,12 +227,15 @@ async function tokenExchangeHandler(ctx) {
     }
   }
 
-  for (const audience of [].concat(params.audience ?? [])) {
+  const audiences = [].concat(params.audience ?? []);
+  for (const audience of audiences) {
     if (audience !== AUDIENCE) {
       throw new errors.InvalidTarget(`unknown audience ${audience}; use ${AUDIENCE} or resource=${RESOURCE}`);
     }
   }
   const resources = [].concat(params.resource ?? []);
+  // RFC 8693 §2.1: `audience` alone names the target (the orchestrator example asks so).
+  if (resources.length === 0 && audiences.length) resources.push(RESOURCE);
   if (resources.length !== 1) {
     throw new errors.InvalidTarget(`exactly one resource is required (${RESOURCE})`);
   }
@@ -265,6 +288,7 @@ function buildProvider(issuer) {
       client('portal', ['client_credentials']),
       client('mcp-reader', ['client_credentials']),
       client('mcp-payer', ['client_credentials']),
+      client('agent-api', []),
       {
         client_id: 'agent-jwt',
         grant_types: ['client_credentials'],
@@ -284,6 +308,11 @@ function buildProvider(issuer) {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       dPoP: { enabled: true, nonceSecret: dpopNonceSecret, requireNonce: () => true },
+      introspection: {
+        enabled: true,
+        allowedPolicy: (_ctx, client, token) =>
+          client.clientId === 'agent-api' || token.clientId === client.clientId,
+      },
       revocation: {
         enabled: true,
         allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,

@@ -44,16 +44,6 @@ say "==> oidc-provider $OIDC_VERSION on node $(node --version); agent_api $AGENT
 
 # ---- helpers ------------------------------------------------------------------------------
 
-# json_field NAME < JSON: print one top-level member (strings raw, others as JSON); 1 if absent.
-json_field() {
-    node -e '
-        let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
-          let v; try { v = JSON.parse(s)[process.argv[1]]; } catch { process.exit(1); }
-          if (v === undefined) process.exit(1);
-          console.log(typeof v === "string" ? v : JSON.stringify(v));
-        });' "$1"
-}
-
 # jwt_part TOKEN 0|1: the decoded header (0) or payload (1).
 jwt_part() {
     node -e '
@@ -79,21 +69,8 @@ tamper_scope() {
         console.log([h, Buffer.from(JSON.stringify(c)).toString("base64url"), s].join("."));' "$1" "$2"
 }
 
-# token CLIENT SCOPE: a client_credentials access token from the provider.
-token() {
-    local resp
-    resp=$(curl -sS --max-time 15 -u "$1:$1-secret" \
-        --data-urlencode grant_type=client_credentials \
-        --data-urlencode "resource=$RESOURCE" \
-        --data-urlencode "scope=$2" "$ISS/token") || {
-        err "[$ALG] POST $ISS/token (client_credentials, $1) failed"
-        return 1
-    }
-    json_field access_token <<<"$resp" || {
-        err "[$ALG] no access_token from $ISS/token for client $1 scope '$2': $resp"
-        return 1
-    }
-}
+# token CLIENT SCOPE: a client_credentials access token for agent_api from the provider.
+token() { client_token "$1" "$RESOURCE" "$2"; }
 
 # exchange CLIENT SUBJECT_TOKEN SCOPE: RFC 8693 token exchange at the provider.
 exchange() {
