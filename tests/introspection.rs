@@ -227,3 +227,86 @@ async fn a_token_the_client_revokes_is_inactive_at_introspection_and_cannot_be_e
         AuthError::Inactive
     );
 }
+
+/// RFC 9701: with `jwt_responses`, only answers signed by the issuer count; a plain JSON
+/// answer (a server without RFC 9701, or a downgrade on the path) fails closed.
+#[tokio::test]
+async fn signed_answers_are_required_when_configured() {
+    let issuer = issuer().await;
+    let clock = ManualClock::now_real();
+    let signed = || introspection(&issuer).jwt_responses_with_jwks(issuer.jwks_url());
+    let v = validator(&issuer, signed(), &clock).await;
+    let opaque = issuer.opaque_token(issuer.token().subject("billing-agent"));
+    assert_eq!(
+        v.validate(&opaque).await.unwrap().subject(),
+        Some("billing-agent")
+    );
+    let inactive = "opaque-never-issued";
+    assert_eq!(v.validate(inactive).await.unwrap_err(), AuthError::Inactive);
+
+    issuer.set_introspection_unsigned(true);
+    let downgraded = validator(&issuer, signed(), &clock).await;
+    let other = issuer.opaque_token(issuer.token());
+    assert!(
+        matches!(
+            downgraded.validate(&other).await.unwrap_err(),
+            AuthError::IntrospectionUnavailable { .. }
+        ),
+        "a plain JSON answer must not be accepted"
+    );
+    // The same answer is fine for a validator that did not ask for signatures.
+    let plain = validator(&issuer, introspection(&issuer), &clock).await;
+    plain.validate(&other).await.unwrap();
+}
+
+/// An answer signed with a key other than the issuer's is refused.
+#[tokio::test]
+async fn a_signed_answer_under_another_key_is_refused() {
+    let issuer = issuer().await;
+    let stranger = TestIssuer::start().await.unwrap();
+    let clock = ManualClock::now_real();
+    let opaque = issuer.opaque_token(issuer.token());
+    // Keys of another server: the signature does not verify.
+    let wrong_keys = validator(
+        &issuer,
+        introspection(&issuer).jwt_responses_with_jwks(stranger.jwks_url()),
+        &clock,
+    )
+    .await;
+    assert!(matches!(
+        wrong_keys.validate(&opaque).await.unwrap_err(),
+        AuthError::IntrospectionUnavailable { .. }
+    ));
+    // Right keys, this client: accepted.
+    let right = validator(
+        &issuer,
+        introspection(&issuer).jwt_responses_with_jwks(issuer.jwks_url()),
+        &clock,
+    )
+    .await;
+    right.validate(&opaque).await.unwrap();
+}
+
+/// Inactive answers are cached within the byte budget: a flood of random tokens cannot grow
+/// the cache past it.
+#[tokio::test]
+async fn the_negative_cache_is_bounded_in_bytes() {
+    let issuer = issuer().await;
+    let clock = ManualClock::now_real();
+    let budget = 2 * 1024;
+    let v = validator(
+        &issuer,
+        introspection(&issuer)
+            .cache_bytes(budget)
+            .negative_cache_ttl(Duration::from_secs(600)),
+        &clock,
+    )
+    .await;
+    for i in 0..150 {
+        let _ = v.validate(&format!("opaque-flood-{i}")).await;
+    }
+    let (entries, bytes) = v.introspection_cache_usage().await;
+    assert!(bytes <= budget, "{bytes} bytes cached, budget {budget}");
+    assert!(entries < 150, "{entries} entries: nothing was evicted");
+    assert!(entries > 0, "inactive answers are cached");
+}

@@ -61,6 +61,9 @@ pub(crate) struct Endpoint {
     pub(crate) dpop: Option<std::sync::Arc<super::dpop::Prover>>,
 }
 
+/// The `Accept` of token and revocation requests.
+pub(crate) const JSON: &str = "application/json";
+
 impl Endpoint {
     /// The HTTP client for this request: with TLS client authentication, the one presenting
     /// the current certificate (rebuilt when its file changed).
@@ -89,7 +92,7 @@ impl Endpoint {
     }
 
     async fn post_once(&self, params: &[(&str, &str)]) -> Result<Issued, Retry> {
-        let (status, headers, bytes) = self.post_form(&self.url, params, true).await?;
+        let (status, headers, bytes) = self.post_form(&self.url, params, true, JSON).await?;
         if let Some(prover) = &self.dpop {
             let fresh = prover.remember_nonce(self.url.as_str(), &headers);
             if fresh && super::dpop::asks_for_nonce(status.as_u16(), &headers, Some(&bytes)) {
@@ -107,12 +110,14 @@ impl Endpoint {
     /// One form POST to `url` (this endpoint's or another of the same server: revocation,
     /// introspection), authenticated as the client — the one place client authentication is
     /// done. With `dpop`, a DPoP proof for `url` is attached when the client has a key.
-    /// Returns the status, the headers and the body (at most 64 KiB).
+    /// `accept` is the `Accept` header. Returns the status, the headers and the body (at
+    /// most 64 KiB).
     pub(crate) async fn post_form(
         &self,
         url: &reqwest::Url,
         params: &[(&str, &str)],
         dpop: bool,
+        accept: &'static str,
     ) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, Vec<u8>), ClientError> {
         // Read (and for a key, sign) before building the body: the serializer must not live
         // across an await (it is not `Sync`), and nothing here awaits.
@@ -150,7 +155,7 @@ impl Endpoint {
         let mut req = self
             .client()?
             .post(url.clone())
-            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::ACCEPT, accept)
             .header(
                 http::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",

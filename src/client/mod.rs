@@ -97,7 +97,7 @@ mod tls;
 
 pub use credentials::Secret;
 pub use discovery::{AuthorizationServer, DiscoveredResource, ResourceDiscovery};
-pub(crate) use endpoint::Endpoint;
+pub(crate) use endpoint::{Endpoint, JSON};
 pub use exchange::{
     DEFAULT_EXCHANGE_CACHE_BYTES, DelegateTo, InboundToken, TokenExchange, TokenExchangeBuilder,
 };

@@ -120,7 +120,11 @@ impl Revoker {
                     ("token_type_hint", ACCESS_TOKEN_HINT),
                 ];
                 // No DPoP proof: RFC 7009 authenticates the client, not the token's key.
-                match self.endpoint.post_form(url, &params, false).await {
+                match self
+                    .endpoint
+                    .post_form(url, &params, false, super::endpoint::JSON)
+                    .await
+                {
                     Ok((status, headers, body)) => outcome(
                         status.as_u16(),
                         headers.get(http::header::RETRY_AFTER),

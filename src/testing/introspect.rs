@@ -2,6 +2,7 @@
 //! token endpoint's client authentication. Active: this issuer's own unexpired JWTs and the
 //! opaque tokens it handed out with [`TestIssuer::opaque_token`], unless deactivated with
 //! [`TestIssuer::deactivate`] or revoked at its RFC 7009 endpoint.
+//! Signed answers (RFC 9701) when the client asks for `application/token-introspection+jwt`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -34,21 +35,75 @@ pub(super) async fn serve_introspect(
         Ok(form) => form,
         Err(refusal) => return refusal.response(),
     };
-    if let Err(failure) = authenticate_client(&state, &headers, &form) {
-        return failure.response();
-    }
+    let client_id = match authenticate_client(&state, &headers, &form) {
+        Ok(id) => id,
+        Err(failure) => return failure.response(),
+    };
     let Ok(Some(token)) = form.param("token") else {
         return json_response(
             StatusCode::BAD_REQUEST,
             &json!({"error": "invalid_request"}),
         );
     };
-    let mut response = json_response(StatusCode::OK, &introspect(&state, token).await);
+    let answer = introspect(&state, token).await;
+    // RFC 9701: a signed answer when the client asks for one.
+    let wants_jwt = headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains(JWT_MEDIA));
+    let mut response = if wants_jwt && !lock(&state.config).introspection_unsigned {
+        match signed_answer(&state, &client_id, answer) {
+            Some(jwt) => {
+                let mut r = Response::new(axum::body::Body::from(jwt));
+                r.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static(JWT_MEDIA),
+                );
+                r
+            }
+            None => json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &json!({"error": "server_error"}),
+            ),
+        }
+    } else {
+        json_response(StatusCode::OK, &answer)
+    };
     response.headers_mut().insert(
         http::header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
     );
     response
+}
+
+/// RFC 9701 §5: the media type of a signed answer.
+const JWT_MEDIA: &str = "application/token-introspection+jwt";
+
+/// RFC 9701 §5: `{iss, aud: the client, iat, token_introspection}` signed with the RS256 key
+/// (or any key held), `typ` `token-introspection+jwt`.
+fn signed_answer(state: &ServerState, client_id: &str, answer: Value) -> Option<String> {
+    let key = {
+        let keys = lock(&state.keys);
+        keys.signing
+            .get(&crate::Algorithm::RS256)
+            .or_else(|| keys.signing.values().next())
+            .cloned()?
+    };
+    let claims = json!({
+        "iss": state.issuer,
+        "aud": client_id,
+        "iat": now_unix(),
+        "token_introspection": answer,
+    });
+    let header =
+        json!({"alg": key.alg().as_str(), "kid": key.kid(), "typ": "token-introspection+jwt"});
+    let input = format!(
+        "{}.{}",
+        super::b64url(header.to_string()),
+        super::b64url(claims.to_string())
+    );
+    let signature = key.sign(input.as_bytes());
+    Some(format!("{input}.{}", super::b64url(signature)))
 }
 
 /// RFC 7662 §2.2: `{"active": true, …claims}` or `{"active": false}`.
@@ -64,6 +119,8 @@ async fn introspect(state: &ServerState, token: &str) -> Value {
     };
     let claims = match claims {
         Some(c) => c,
+        // Neither an opaque token of ours nor a compact JWS.
+        None if token.split('.').count() != 3 => return inactive,
         None => {
             // One of this issuer's JWTs: the signature and `exp` decide.
             let Ok(keys) = crate::jwk::KeySet::from_value(&state.jwks()) else {
@@ -141,6 +198,19 @@ impl TestIssuer {
             .state
             .introspection_requests
             .load(Ordering::SeqCst)
+    }
+
+    /// Answer plain JSON even to a client asking for a signed answer (RFC 9701), as a
+    /// server without RFC 9701 — or something on the path downgrading the answer — would.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let issuer = a2a_guard::testing::TestIssuer::start().await?;
+    /// issuer.set_introspection_unsigned(true);
+    /// # Ok(()) }
+    /// ```
+    pub fn set_introspection_unsigned(&self, unsigned: bool) {
+        lock(&self.inner.state.config).introspection_unsigned = unsigned;
     }
 
     /// Sets how the introspection endpoint answers (down, hanging, 500, …).

@@ -121,6 +121,8 @@ pub(super) struct Config {
     /// Tokens and `jti`s the introspection endpoint reports inactive.
     pub(super) inactive: std::collections::HashSet<String>,
     pub(super) introspection_behavior: Behavior,
+    /// Answer plain JSON even when a signed answer (RFC 9701) is asked for.
+    pub(super) introspection_unsigned: bool,
     pub(super) token_behavior: Behavior,
     pub(super) revocation_behavior: Behavior,
     /// `expires_in` of issued tokens, when not the default.

@@ -722,7 +722,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> ValidatorBuilder<C> {
                 revocations: s.revocations,
                 #[cfg(feature = "client")]
                 introspection: match s.introspection {
-                    Some(i) => Some(Arc::new(i.into_client()?)),
+                    Some(i) => Some(Arc::new(i.into_client().await?)),
                     None => None,
                 },
             },

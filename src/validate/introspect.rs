@@ -19,6 +19,9 @@ pub const DEFAULT_INTROSPECTION_TTL: Duration = Duration::from_secs(30);
 pub const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(5);
 /// The introspection cache's budget in bytes.
 pub const DEFAULT_INTROSPECTION_CACHE_BYTES: u64 = 8 * 1024 * 1024;
+/// RFC 9701 §5: the `typ` and media type of a signed introspection answer.
+const INTROSPECTION_JWT_TYP: &str = "token-introspection+jwt";
+const INTROSPECTION_JWT_MEDIA: &str = "application/token-introspection+jwt";
 /// How long a client is told to wait after introspection failed.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
@@ -73,6 +76,9 @@ pub struct Introspection {
     pub(crate) cache_bytes: u64,
     pub(crate) recheck_jwts: bool,
     pub(crate) fail_open: bool,
+    /// RFC 9701: answers must be JWTs signed by the issuer; `Some(None)` finds its keys by
+    /// discovery, `Some(Some(url))` at that JWKS URL.
+    jwt_responses: Option<Option<String>>,
 }
 
 impl std::fmt::Debug for Introspection {
@@ -82,6 +88,7 @@ impl std::fmt::Debug for Introspection {
             .field("ttl", &self.ttl)
             .field("recheck_jwts", &self.recheck_jwts)
             .field("fail_open", &self.fail_open)
+            .field("jwt_responses", &self.jwt_responses.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -98,6 +105,7 @@ impl Introspection {
             cache_bytes: DEFAULT_INTROSPECTION_CACHE_BYTES,
             recheck_jwts: false,
             fail_open: false,
+            jwt_responses: None,
         }
     }
 
@@ -133,10 +141,68 @@ impl Introspection {
         self
     }
 
-    pub(crate) fn into_client(self) -> Result<IntrospectionClient, ConfigError> {
+    /// Ask for signed answers (RFC 9701, `Accept: application/token-introspection+jwt`) and
+    /// accept nothing else: each answer must be a JWT with `typ` `token-introspection+jwt`,
+    /// signed by one of the issuer's keys (found by discovery of the issuer, in a key cache
+    /// of its own), `iss` the issuer, `aud` this service's client ID, and the RFC 7662
+    /// answer in its `token_introspection` member. A plain JSON answer, or one that fails
+    /// these checks, is treated as the endpoint failing (503, or fail-open when chosen) —
+    /// so nothing between this service and the server can forge or downgrade an answer.
+    ///
+    /// ```no_run
+    /// # use a2a_guard::Introspection;
+    /// # use a2a_guard::client::{ClientCredentials, Secret};
+    /// let introspection = Introspection::new(
+    ///     "https://auth.example.com",
+    ///     ClientCredentials::new("https://auth.example.com/introspect", "payments-api")
+    ///         .secret(Secret::file("/run/secrets/payments-api")),
+    /// )
+    /// .jwt_responses();
+    /// # let _ = introspection;
+    /// ```
+    pub fn jwt_responses(mut self) -> Self {
+        self.jwt_responses = Some(None);
+        self
+    }
+
+    /// As [`jwt_responses`](Self::jwt_responses), with the issuer's keys at `jwks_url`.
+    ///
+    /// ```no_run
+    /// # use a2a_guard::Introspection;
+    /// # use a2a_guard::client::{ClientCredentials, Secret};
+    /// let introspection = Introspection::new(
+    ///     "https://auth.example.com",
+    ///     ClientCredentials::new("https://auth.example.com/introspect", "payments-api")
+    ///         .secret(Secret::file("/run/secrets/payments-api")),
+    /// )
+    /// .jwt_responses_with_jwks("https://auth.example.com/jwks");
+    /// # let _ = introspection;
+    /// ```
+    pub fn jwt_responses_with_jwks(mut self, jwks_url: impl Into<String>) -> Self {
+        self.jwt_responses = Some(Some(jwks_url.into()));
+        self
+    }
+
+    pub(crate) async fn into_client(self) -> Result<IntrospectionClient, ConfigError> {
         let source = self.credentials.build()?;
+        let signed = match &self.jwt_responses {
+            None => None,
+            Some(jwks) => {
+                let b = Validator::builder()
+                    .accepted_types([INTROSPECTION_JWT_TYP])
+                    // `aud` is this client's ID, checked on the payload.
+                    .dangerous_skip_audience_check();
+                let b = match jwks {
+                    Some(url) => b.issuer_jwks(self.issuer.clone(), url.clone()),
+                    None => b.issuer(self.issuer.clone()),
+                };
+                // Boxed: `build` calls this function (an async recursion in type only).
+                Some(Box::pin(b.build()).await?)
+            }
+        };
         Ok(IntrospectionClient {
             endpoint: source.endpoint(),
+            signed,
             settings: Introspection {
                 credentials: ClientCredentials::new("https://unused.invalid", "unused"),
                 ..self
@@ -149,6 +215,8 @@ impl Introspection {
 /// The built form, shared by a validator's clones.
 pub(crate) struct IntrospectionClient {
     endpoint: Arc<crate::client::Endpoint>,
+    /// RFC 9701: the verifier of signed answers, when they are required.
+    signed: Option<Validator>,
     pub(crate) settings: Introspection,
     pub(crate) fail_opens: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -233,6 +301,11 @@ impl<C: serde::de::DeserializeOwned + Send + Sync + 'static> Validator<C> {
                 &url,
                 &[("token", token), ("token_type_hint", "access_token")],
                 false,
+                if client.signed.is_some() {
+                    INTROSPECTION_JWT_MEDIA
+                } else {
+                    crate::client::JSON
+                },
             )
             .await
             .map_err(|e: ClientError| {
@@ -245,7 +318,18 @@ impl<C: serde::de::DeserializeOwned + Send + Sync + 'static> Validator<C> {
                 "introspection endpoint refused");
             return Err(unavailable);
         }
-        let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(&body) else {
+        let answer = match &client.signed {
+            None => serde_json::from_slice::<Value>(&body).ok(),
+            Some(verifier) => {
+                let answer = signed_answer(verifier, &client.endpoint.client_id, &body).await;
+                if answer.is_none() {
+                    tracing::warn!(target: "a2a_guard::introspection",
+                        "introspection answer is not a valid signed JWT (RFC 9701)");
+                }
+                answer
+            }
+        };
+        let Some(Value::Object(mut map)) = answer else {
             return Err(unavailable);
         };
         let settings = &client.settings;
@@ -285,4 +369,22 @@ impl<C: serde::de::DeserializeOwned + Send + Sync + 'static> Validator<C> {
         let ttl = verified.ttl;
         Ok((Answer::Active(Arc::new(verified)), ttl))
     }
+}
+
+/// RFC 9701 §5: the `token_introspection` member of a signed answer — signature by the
+/// issuer's key and `typ` (through `verifier`), `iss` the issuer, `aud` this client.
+async fn signed_answer(verifier: &Validator, client_id: &str, body: &[u8]) -> Option<Value> {
+    let jwt = std::str::from_utf8(body).ok()?.trim();
+    let signed = verifier.verify_signature(jwt).await.ok()?;
+    let Value::Object(mut claims) = serde_json::from_slice::<Value>(&signed.payload).ok()? else {
+        return None;
+    };
+    let aud_ok = |a: &Value| a.as_str() == Some(client_id);
+    match claims.get("aud")? {
+        Value::Array(a) if a.iter().any(aud_ok) => {}
+        a if aud_ok(a) => {}
+        _ => return None,
+    }
+    // `iss` was matched against the issuer to pick the key.
+    claims.remove("token_introspection")
 }

@@ -293,6 +293,26 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
         })
     }
 
+    /// The introspection answer cache's entries and bytes (its weight, bounded by
+    /// [`Introspection::cache_bytes`]), after pending evictions; `(0, 0)` without
+    /// introspection. For health pages and metrics.
+    ///
+    /// ```
+    /// # async fn demo(v: a2a_guard::Validator) {
+    /// let (entries, bytes) = v.introspection_cache_usage().await;
+    /// # let _ = (entries, bytes); }
+    /// ```
+    #[cfg(feature = "client")]
+    pub async fn introspection_cache_usage(&self) -> (u64, u64) {
+        match &self.introspected {
+            Some(cache) => {
+                cache.run_pending_tasks().await;
+                (cache.entry_count(), cache.weighted_size())
+            }
+            None => (0, 0),
+        }
+    }
+
     /// Validate a compact JWS access token: structure, header, issuer, key, signature, then
     /// every claim rule. The token's unverified `iss` only selects among configured issuers.
     ///
