@@ -1,0 +1,642 @@
+//! The record format, the key, and [`ChainWriter`]: appending, resuming, rotating.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use aws_lc_rs::{digest, hmac};
+
+/// `prev` of the first record of a chain: 32 zero bytes.
+pub(crate) const GENESIS: [u8; 32] = [0; 32];
+/// Shortest key [`ChainKey`] accepts: HMAC-SHA256's output size (RFC 2104 §3).
+pub const MIN_KEY_LEN: usize = 32;
+/// Bytes after a record's body: `,"hash":"` + 64 hex digits + `"}`.
+const SUFFIX_LEN: usize = 9 + 64 + 2;
+/// Digits of the first sequence number in a rotated file's name (`audit.jsonl.00000000000000001234`).
+const ROTATED_DIGITS: usize = 20;
+
+/// The secret of a keyed chain: every record's `hash` is HMAC-SHA256 under it, so someone
+/// who can write the file but not read the key cannot forge, insert or re-chain records.
+#[derive(Clone)]
+pub struct ChainKey(Vec<u8>);
+
+impl ChainKey {
+    /// A key from raw bytes, at least [`MIN_KEY_LEN`] of them.
+    pub fn from_bytes(bytes: impl Into<Vec<u8>>) -> io::Result<Self> {
+        let bytes = bytes.into();
+        if bytes.len() < MIN_KEY_LEN {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "audit chain key: {} bytes, at least {MIN_KEY_LEN} needed",
+                    bytes.len()
+                ),
+            ));
+        }
+        Ok(Self(bytes))
+    }
+
+    /// A key read from a file: its bytes as they are (a trailing newline is kept as part of the
+    /// key — generate key files with [`ChainKey::generate`] and [`ChainKey::write_new`]). On
+    /// unix, a key file that group or others can read or write is refused.
+    pub fn from_file(path: impl AsRef<Path>) -> io::Result<Self> {
+        let path = path.as_ref();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(path)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "{}: key file mode {:o}; make it 0600 or 0400",
+                        path.display(),
+                        mode & 0o777
+                    ),
+                ));
+            }
+        }
+        Self::from_bytes(fs::read(path)?)
+    }
+
+    /// 32 random bytes from the system's CSPRNG.
+    pub fn generate() -> Self {
+        let mut k = vec![0; MIN_KEY_LEN];
+        aws_lc_rs::rand::fill(&mut k).expect("system random source");
+        Self(k)
+    }
+
+    /// Writes the key to a new file, mode 0600 on unix; refuses to overwrite one.
+    pub fn write_new(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        let mut f = create_file(path.as_ref(), true)?;
+        f.write_all(&self.0)?;
+        f.sync_all()
+    }
+}
+
+impl fmt::Debug for ChainKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ChainKey(..)")
+    }
+}
+
+/// How a record's `hash` is computed over its body.
+#[derive(Clone)]
+pub(crate) enum Tagger {
+    Sha256,
+    Hmac(Box<hmac::Key>),
+}
+
+impl Tagger {
+    pub(crate) fn new(key: Option<&ChainKey>) -> Self {
+        match key {
+            None => Self::Sha256,
+            Some(k) => Self::Hmac(Box::new(hmac::Key::new(hmac::HMAC_SHA256, &k.0))),
+        }
+    }
+
+    pub(crate) fn mode(&self) -> &'static str {
+        match self {
+            Self::Sha256 => "sha256",
+            Self::Hmac(_) => "hmac-sha256",
+        }
+    }
+
+    pub(crate) fn tag(&self, body: &[u8]) -> [u8; 32] {
+        let mut out = [0; 32];
+        match self {
+            Self::Sha256 => out.copy_from_slice(digest::digest(&digest::SHA256, body).as_ref()),
+            Self::Hmac(k) => out.copy_from_slice(hmac::sign(k, body).as_ref()),
+        }
+        out
+    }
+
+    pub(crate) fn check(&self, body: &[u8], tag: &[u8; 32]) -> bool {
+        match self {
+            Self::Sha256 => digest::digest(&digest::SHA256, body).as_ref() == tag,
+            Self::Hmac(k) => hmac::verify(k, body, tag).is_ok(),
+        }
+    }
+}
+
+/// A position in the chain: a record's sequence number and hash. Publish it somewhere the
+/// file's writer cannot change (another log sink, a ticket, a transparency log) and pass it to
+/// [`Verifier::anchor`](super::Verifier::anchor): that is what detects a cut-off tail.
+///
+/// Written and parsed as `SEQ:HEX`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Head {
+    /// The record's `seq`.
+    pub seq: u64,
+    /// The record's `hash`.
+    pub hash: [u8; 32],
+}
+
+impl Head {
+    /// The hash as 64 lowercase hex digits, as written in the file.
+    pub fn hash_hex(&self) -> String {
+        let mut s = Vec::with_capacity(64);
+        push_hex(&mut s, &self.hash);
+        String::from_utf8(s).expect("hex is ASCII")
+    }
+}
+
+impl fmt::Display for Head {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.seq, self.hash_hex())
+    }
+}
+
+impl fmt::Debug for Head {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// The error of [`Head::from_str`].
+#[derive(Debug, thiserror::Error)]
+#[error("expected SEQ:HASH (a decimal sequence number, a colon, 64 hex digits)")]
+pub struct ParseHeadError;
+
+impl FromStr for Head {
+    type Err = ParseHeadError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (seq, hash) = s.split_once(':').ok_or(ParseHeadError)?;
+        Ok(Self {
+            seq: seq.parse().map_err(|_| ParseHeadError)?,
+            hash: parse_hex(hash.as_bytes()).ok_or(ParseHeadError)?,
+        })
+    }
+}
+
+pub(crate) fn push_hex(out: &mut Vec<u8>, bytes: &[u8; 32]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)]);
+        out.push(DIGITS[usize::from(b & 15)]);
+    }
+}
+
+/// 64 lowercase hex digits, nothing else (one spelling per hash, so a record has one form).
+pub(crate) fn parse_hex(s: &[u8]) -> Option<[u8; 32]> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        }
+    }
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0; 32];
+    for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+        *o = nibble(pair[0])? << 4 | nibble(pair[1])?;
+    }
+    Some(out)
+}
+
+/// One line, split into what its hash covers and the hash it carries.
+pub(crate) struct Line<'a> {
+    pub(crate) body: &'a [u8],
+    pub(crate) hash: [u8; 32],
+}
+
+/// The fields of a record's body the chain checks.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Fields<'a> {
+    pub(crate) seq: u64,
+    #[allow(dead_code)]
+    ts: serde::de::IgnoredAny,
+    #[serde(borrow)]
+    pub(crate) prev: &'a str,
+    #[allow(dead_code)]
+    event: serde::de::IgnoredAny,
+}
+
+/// Splits `line` (without its newline) into body and hash; `None` when it does not end
+/// with `,"hash":"<64 hex>"}`.
+pub(crate) fn split_line(line: &[u8]) -> Option<Line<'_>> {
+    let at = line.len().checked_sub(SUFFIX_LEN)?;
+    let (body, suffix) = line.split_at(at);
+    let hex = suffix.strip_prefix(b",\"hash\":\"")?.strip_suffix(b"\"}")?;
+    Some(Line {
+        body,
+        hash: parse_hex(hex)?,
+    })
+}
+
+/// Parses a body (which lacks its closing brace) into its fields; `scratch` is reused.
+pub(crate) fn parse_body<'a>(
+    body: &[u8],
+    scratch: &'a mut Vec<u8>,
+) -> Option<(Fields<'a>, [u8; 32])> {
+    scratch.clear();
+    scratch.extend_from_slice(body);
+    scratch.push(b'}');
+    let fields: Fields<'a> = serde_json::from_slice(scratch).ok()?;
+    let prev = parse_hex(fields.prev.as_bytes())?;
+    Some((fields, prev))
+}
+
+/// The name a file takes when rotated away: `FILE.<first seq, 20 digits>`, so names sort in
+/// chain order.
+fn rotated_path(active: &Path, first_seq: u64) -> PathBuf {
+    let mut name = active.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{first_seq:0width$}", width = ROTATED_DIGITS));
+    active.with_file_name(name)
+}
+
+/// The files of the chain whose active file is `active`, oldest first: the rotated
+/// `FILE.<20 digits>` files in sequence order, then `FILE` itself if it exists.
+pub fn chain_files(active: impl AsRef<Path>) -> io::Result<Vec<PathBuf>> {
+    let active = active.as_ref();
+    let name = active.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, "audit file name must be UTF-8")
+    })?;
+    let dir = match active.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut rotated = Vec::new();
+    for entry in fs::read_dir(&dir)? {
+        let entry = entry?;
+        let file_name = entry.file_name();
+        let Some(rest) = file_name
+            .to_str()
+            .and_then(|n| n.strip_prefix(name))
+            .and_then(|r| r.strip_prefix('.'))
+        else {
+            continue;
+        };
+        if rest.len() == ROTATED_DIGITS && rest.bytes().all(|b| b.is_ascii_digit()) {
+            rotated.push((
+                rest.parse::<u64>().unwrap_or(u64::MAX),
+                active.with_file_name(&file_name),
+            ));
+        }
+    }
+    rotated.sort();
+    let mut files: Vec<PathBuf> = rotated.into_iter().map(|(_, p)| p).collect();
+    if active.exists() {
+        files.push(active.to_path_buf());
+    }
+    Ok(files)
+}
+
+fn create_file(path: &Path, new: bool) -> io::Result<File> {
+    let mut o = OpenOptions::new();
+    if new {
+        o.write(true).create_new(true);
+    } else {
+        o.append(true).create(true);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path)
+}
+
+fn invalid(path: &Path, what: impl fmt::Display) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{}: {what}", path.display()),
+    )
+}
+
+/// The first and last record of a non-empty file (the first only for its `seq`).
+struct Ends {
+    first_seq: u64,
+    last: Head,
+}
+
+/// Reads the first line and the last complete line of `path`; `None` for an empty file.
+fn read_ends(path: &Path, tagger: &Tagger) -> io::Result<Option<Ends>> {
+    let mut f = File::open(path)?;
+    let len = f.metadata()?.len();
+    if len == 0 {
+        return Ok(None);
+    }
+    let mut scratch = Vec::new();
+    let mut first = Vec::new();
+    BufReader::new(&mut f).read_until(b'\n', &mut first)?;
+    let first_seq = split_line(first.strip_suffix(b"\n").unwrap_or(&first))
+        .and_then(|l| parse_body(l.body, &mut scratch).map(|(f, _)| f.seq))
+        .ok_or_else(|| invalid(path, "first line is not an audit chain record; run verify"))?;
+    // The last line: read backwards in growing windows until a newline precedes it.
+    let mut window = 64 * 1024u64;
+    let tail = loop {
+        let start = len.saturating_sub(window);
+        f.seek(SeekFrom::Start(start))?;
+        let mut buf = Vec::with_capacity((len - start) as usize);
+        Read::by_ref(&mut f)
+            .take(len - start)
+            .read_to_end(&mut buf)?;
+        if buf.last() != Some(&b'\n') {
+            return Err(invalid(
+                path,
+                "ends inside a record (a crash or a truncation); run verify, then move the file aside",
+            ));
+        }
+        let body = &buf[..buf.len() - 1];
+        match body.iter().rposition(|&b| b == b'\n') {
+            Some(i) => break body[i + 1..].to_vec(),
+            None if start == 0 => break body.to_vec(),
+            None => window *= 4,
+        }
+    };
+    let line = split_line(&tail)
+        .ok_or_else(|| invalid(path, "last line is not an audit chain record; run verify"))?;
+    let (fields, _) = parse_body(line.body, &mut scratch)
+        .ok_or_else(|| invalid(path, "last line is not an audit chain record; run verify"))?;
+    if !tagger.check(line.body, &line.hash) {
+        return Err(invalid(
+            path,
+            format_args!(
+                "last record does not verify as {} (another key, or the file was altered); run verify",
+                tagger.mode()
+            ),
+        ));
+    }
+    Ok(Some(Ends {
+        first_seq,
+        last: Head {
+            seq: fields.seq,
+            hash: line.hash,
+        },
+    }))
+}
+
+/// Options of [`ChainWriter::open`]; from [`ChainWriter::builder`].
+#[derive(Debug)]
+pub struct ChainWriterBuilder {
+    path: PathBuf,
+    key: Option<ChainKey>,
+    rotate_at: Option<u64>,
+}
+
+impl ChainWriterBuilder {
+    /// Keys the chain with HMAC-SHA256 (default: unkeyed SHA-256, which anyone who can write
+    /// the file can recompute — see the module docs).
+    pub fn key(mut self, key: ChainKey) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Rotates the file before a record would take it past `bytes` (default: never). The
+    /// active file is renamed `FILE.<its first seq, 20 digits>` and a new `FILE` continues
+    /// the chain: its first record's `prev` is the last hash of the old one.
+    pub fn rotate_at(mut self, bytes: u64) -> Self {
+        self.rotate_at = Some(bytes.max(1));
+        self
+    }
+
+    /// Opens the active file and continues its chain (or the newest rotated file's, or starts
+    /// a new one), then appends a `start` or `resume` record.
+    ///
+    /// Fails, rather than fork the chain, when the file's last line is partial or is not a
+    /// record that verifies under this key.
+    pub fn open(self) -> io::Result<ChainWriter> {
+        let tagger = Tagger::new(self.key.as_ref());
+        let files = chain_files(&self.path)?;
+        let mut state = None;
+        for file in files.iter().rev() {
+            if let Some(ends) = read_ends(file, &tagger)? {
+                let in_active = *file == self.path;
+                state = Some((ends, in_active));
+                break;
+            }
+        }
+        let (next_seq, prev, file_first_seq, resumed) = match state {
+            None => (0, GENESIS, 0, false),
+            Some((ends, true)) => (next(ends.last.seq)?, ends.last.hash, ends.first_seq, true),
+            Some((ends, false)) => {
+                let seq = next(ends.last.seq)?;
+                (seq, ends.last.hash, seq, true)
+            }
+        };
+        let file = create_file(&self.path, false)?;
+        let file_bytes = file.metadata()?.len();
+        let mut w = ChainWriter {
+            path: self.path,
+            file: BufWriter::with_capacity(64 * 1024, file),
+            tagger,
+            next_seq,
+            prev,
+            file_bytes,
+            file_first_seq,
+            rotate_at: self.rotate_at,
+            line: Vec::with_capacity(1024),
+            failed: false,
+        };
+        let what = if resumed { "resume" } else { "start" };
+        w.append(&serde_json::json!({ "audit_file": what, "mode": w.tagger.mode() }))?;
+        Ok(w)
+    }
+}
+
+fn next(seq: u64) -> io::Result<u64> {
+    seq.checked_add(1)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "audit chain sequence exhausted"))
+}
+
+/// Appends hash-chained JSON lines to a file, rotating it by size.
+///
+/// Each line is `{"seq":N,"ts":"<RFC 3339>","prev":"<hex>","event":<JSON>,"hash":"<hex>"}`;
+/// `hash` is SHA-256 (or HMAC-SHA256 under a [`ChainKey`]) of the line's exact bytes from
+/// `{` up to, not including, `,"hash"`. `prev` is the previous record's `hash` (zeros for
+/// seq 0), and `seq` counts up by one across rotated files.
+///
+/// One writer per chain: two processes appending to the same file fork the chain.
+/// Writes go through a 64 KiB buffer: call [`flush`](Self::flush) to hand them to the OS
+/// (dropping the writer flushes and syncs). After a failed write the writer refuses further
+/// records, since the file may now end inside one.
+#[derive(Debug)]
+pub struct ChainWriter {
+    path: PathBuf,
+    file: BufWriter<File>,
+    tagger: Tagger,
+    next_seq: u64,
+    prev: [u8; 32],
+    file_bytes: u64,
+    file_first_seq: u64,
+    rotate_at: Option<u64>,
+    line: Vec<u8>,
+    failed: bool,
+}
+
+impl fmt::Debug for Tagger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.mode())
+    }
+}
+
+impl ChainWriter {
+    /// Options: key, rotation.
+    pub fn builder(path: impl Into<PathBuf>) -> ChainWriterBuilder {
+        ChainWriterBuilder {
+            path: path.into(),
+            key: None,
+            rotate_at: None,
+        }
+    }
+
+    /// An unkeyed chain at `path` without rotation: `ChainWriter::builder(path).open()`.
+    pub fn open(path: impl Into<PathBuf>) -> io::Result<Self> {
+        Self::builder(path).open()
+    }
+
+    /// Appends `event` (any JSON value) timestamped now.
+    pub fn append<E: serde::Serialize + ?Sized>(&mut self, event: &E) -> io::Result<Head> {
+        self.append_at(SystemTime::now(), event)
+    }
+
+    /// Appends `event` with the time it happened.
+    pub fn append_at<E: serde::Serialize + ?Sized>(
+        &mut self,
+        at: SystemTime,
+        event: &E,
+    ) -> io::Result<Head> {
+        if self.failed {
+            return Err(io::Error::other(
+                "an earlier write to the audit file failed; reopen it to continue the chain",
+            ));
+        }
+        let ts = jiff::Timestamp::try_from(at).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let seq = self.next_seq;
+        let line = &mut self.line;
+        line.clear();
+        write!(line, "{{\"seq\":{seq},\"ts\":\"{ts:.6}\",\"prev\":\"")?;
+        push_hex(line, &self.prev);
+        line.extend_from_slice(b"\",\"event\":");
+        // Serialised before anything reaches the file: a failure here leaves the chain intact.
+        serde_json::to_writer(&mut *line, event)?;
+        let hash = self.tagger.tag(line);
+        line.extend_from_slice(b",\"hash\":\"");
+        push_hex(line, &hash);
+        line.extend_from_slice(b"\"}\n");
+        let len = line.len() as u64;
+        let result = (|| {
+            if self
+                .rotate_at
+                .is_some_and(|max| self.file_bytes > 0 && self.file_bytes + len > max)
+            {
+                self.rotate()?;
+            }
+            self.file.write_all(&self.line)
+        })();
+        if let Err(e) = result {
+            self.failed = true;
+            return Err(e);
+        }
+        self.file_bytes += len;
+        self.prev = hash;
+        self.next_seq = next(seq)?;
+        Ok(Head { seq, hash })
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        self.file.flush()?;
+        self.file.get_ref().sync_data()?;
+        let to = rotated_path(&self.path, self.file_first_seq);
+        if to.exists() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "{}: exists; a rotated audit file is never overwritten",
+                    to.display()
+                ),
+            ));
+        }
+        fs::rename(&self.path, &to)?;
+        self.file = BufWriter::with_capacity(64 * 1024, create_file(&self.path, true)?);
+        self.file_bytes = 0;
+        self.file_first_seq = self.next_seq;
+        Ok(())
+    }
+
+    /// The last record written (after [`open`](ChainWriterBuilder::open) there always is one).
+    pub fn head(&self) -> Head {
+        Head {
+            seq: self.next_seq - 1,
+            hash: self.prev,
+        }
+    }
+
+    /// The active file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Hands buffered records to the OS.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+
+    /// Flushes and asks the OS to put the records on disk (`fdatasync`).
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.file.flush()?;
+        self.file.get_ref().sync_data()
+    }
+}
+
+impl Drop for ChainWriter {
+    fn drop(&mut self) {
+        if !self.failed {
+            let _ = self.sync();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_splits_into_body_and_hash() {
+        let hash = [0xab; 32];
+        let mut line = b"{\"seq\":0,\"ts\":\"x\",\"prev\":\"".to_vec();
+        push_hex(&mut line, &GENESIS);
+        line.extend_from_slice(b"\",\"event\":{}");
+        let body_len = line.len();
+        line.extend_from_slice(b",\"hash\":\"");
+        push_hex(&mut line, &hash);
+        line.extend_from_slice(b"\"}");
+        let l = split_line(&line).unwrap();
+        assert_eq!(l.body.len(), body_len);
+        assert_eq!(l.hash, hash);
+        let mut scratch = Vec::new();
+        let (f, prev) = parse_body(l.body, &mut scratch).unwrap();
+        assert_eq!((f.seq, prev), (0, GENESIS));
+        // Uppercase hex is a second spelling of the same hash: refused.
+        let upper = String::from_utf8(line.clone())
+            .unwrap()
+            .replace("abab", "ABAB");
+        assert!(split_line(upper.as_bytes()).is_none());
+        assert!(split_line(&line[..line.len() - 1]).is_none());
+    }
+
+    #[test]
+    fn heads_round_trip_and_bad_ones_are_refused() {
+        let h = Head {
+            seq: 42,
+            hash: [7; 32],
+        };
+        assert_eq!(h.to_string().parse::<Head>().unwrap(), h);
+        for bad in ["42", "x:0707", "42:07", &format!("42:{}", "G".repeat(64))] {
+            assert!(bad.parse::<Head>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn short_keys_are_refused() {
+        assert!(ChainKey::from_bytes(vec![1; MIN_KEY_LEN - 1]).is_err());
+        assert!(ChainKey::from_bytes(vec![1; MIN_KEY_LEN]).is_ok());
+    }
+}
