@@ -6,8 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use a2a_guard::audit_file::{
-    AuditFileLayer, BadRecord, ChainKey, ChainWriter, Head, Tamper, Verifier, VerifyError,
-    chain_files, verify,
+    AuditFileLayer, BadRecord, CHECKPOINT_TARGET, ChainKey, ChainWriter, Head, Tamper, Verifier,
+    VerifyError, chain_files, verify,
 };
 use aws_lc_rs::digest;
 use serde_json::{Value, json};
@@ -442,6 +442,19 @@ fn reopening_continues_the_chain_and_refuses_what_would_fork_it() {
     }
     let head = w.head();
     drop(w);
+    // A crash right after a rotation leaves an empty active file: the chain continues from
+    // the newest rotated one.
+    let rotated = dir
+        .path()
+        .join(format!("audit.jsonl.{:020}", w_first_seq(&path)));
+    fs::rename(&path, &rotated).unwrap();
+    fs::write(&path, "").unwrap();
+    let w = ChainWriter::builder(&path).rotate_at(2048).open().unwrap();
+    assert_eq!(w.head().seq, head.seq + 1);
+    drop(w);
+    let files = chain_files(&path).unwrap();
+    Verifier::new().anchor(head).verify(&files).unwrap();
+    let head = Verifier::new().verify(&files).unwrap().last.unwrap();
     let removed_from = lines(&path)[0].clone();
     fs::remove_file(&path).unwrap();
     let mut w = ChainWriter::builder(&path).rotate_at(2048).open().unwrap();
@@ -458,6 +471,11 @@ fn reopening_continues_the_chain_and_refuses_what_would_fork_it() {
     let removed_from: Value = serde_json::from_str(&removed_from).unwrap();
     assert_eq!(resumed["seq"], removed_from["seq"]);
     assert_eq!(resumed["event"]["audit_file"], "resume");
+}
+
+fn w_first_seq(path: &Path) -> u64 {
+    let first: Value = serde_json::from_str(&lines(path)[0]).unwrap();
+    first["seq"].as_u64().unwrap()
 }
 
 #[test]
@@ -586,6 +604,9 @@ mod layer {
         let path = dir.path().join("audit.jsonl");
         let (layer, guard) = AuditFileLayer::builder()
             .target("a2a_guard::client")
+            // Even when asked for: the writer thread's own checkpoints would feed it itself
+            // (and, with a blocking queue, wait on it).
+            .target(CHECKPOINT_TARGET)
             .spawn(ChainWriter::open(&path).unwrap())
             .unwrap();
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
@@ -599,6 +620,92 @@ mod layer {
             (recs[1]["grant"].as_str(), recs[1]["ok"].as_bool()),
             (Some("client_credentials"), Some(true))
         );
+    }
+
+    /// Checkpoint events seen by the process-wide subscriber: (file, "seq:hash").
+    static CHECKPOINTS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+    struct CaptureCheckpoints;
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CaptureCheckpoints {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            if event.metadata().target() != CHECKPOINT_TARGET {
+                return;
+            }
+            let mut fields = serde_json::Map::new();
+            struct V<'a>(&'a mut serde_json::Map<String, Value>);
+            impl tracing::field::Visit for V<'_> {
+                fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                    self.0.insert(f.name().into(), format!("{v:?}").into());
+                }
+                fn record_u64(&mut self, f: &tracing::field::Field, v: u64) {
+                    self.0.insert(f.name().into(), v.to_string().into());
+                }
+            }
+            event.record(&mut V(&mut fields));
+            let at = format!(
+                "{}:{}",
+                fields["seq"].as_str().unwrap(),
+                fields["hash"].as_str().unwrap()
+            );
+            CHECKPOINTS
+                .lock()
+                .unwrap()
+                .push((fields["file"].as_str().unwrap().to_owned(), at));
+        }
+    }
+
+    #[test]
+    fn checkpoints_go_to_another_sink_and_anchor_the_chain() {
+        // The writer thread has no thread-local subscriber: its checkpoints reach the global one,
+        // as they would in a service.
+        let _ = tracing::subscriber::set_global_default(
+            tracing_subscriber::registry().with(CaptureCheckpoints),
+        );
+        let dir = TempDir::new().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let (layer, guard) = AuditFileLayer::builder()
+            .checkpoint_every(10)
+            .block_when_full()
+            .spawn(ChainWriter::open(&path).unwrap())
+            .unwrap();
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            for i in 0..25u64 {
+                tracing::info!(target: "a2a_guard::audit", decision = "allow", i, "authorization decision");
+            }
+        });
+        let head = guard.flush().unwrap();
+        drop(guard);
+        let file = path.display().to_string();
+        let mine: Vec<Head> = CHECKPOINTS
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(f, _)| *f == file)
+            .map(|(_, h)| h.parse().unwrap())
+            .collect();
+        // Every 10 records (the start record is the writer's, not the layer's), and at shutdown.
+        assert_eq!(
+            mine.iter().map(|h| h.seq).collect::<Vec<_>>(),
+            [10, 20, 25],
+            "{mine:?}"
+        );
+        assert_eq!(mine.last(), Some(&head));
+        let mut v = Verifier::new();
+        for h in &mine {
+            v = v.anchor(*h);
+        }
+        v.verify(&[&path]).unwrap();
+        // The last checkpoint catches the loss of the records after the one before it.
+        let mut l = lines(&path);
+        l.truncate(21);
+        write_lines(&path, &l);
+        let b = bad(Verifier::new().anchor(head).verify(&[&path]));
+        assert_eq!(b.kind, Tamper::Truncated { anchor: head });
     }
 
     /// Emits `n` audit events as fast as possible into a one-slot queue.
