@@ -804,4 +804,29 @@ fn writer_throughput() {
             bytes / n
         );
     }
+    // End to end: `tracing` event → layer → queue → writer thread → file, never dropping.
+    use tracing_subscriber::prelude::*;
+    let path = dir.path().join("audit-layer.jsonl");
+    let writer = ChainWriter::builder(&path).key(key.clone()).open().unwrap();
+    let (layer, guard) = AuditFileLayer::builder()
+        .block_when_full()
+        .spawn(writer)
+        .unwrap();
+    let n = 500_000u64;
+    let t = std::time::Instant::now();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for i in 0..n {
+            tracing::info!(target: "a2a_guard::audit", decision = "allow", reason = "ok", status = 200u64,
+                method = "GET", route = "/data", path = "/data", iss = "https://issuer.example",
+                sub = "user-7", client_id = "agent-test", jti = "0123456789abcdef0123456789abcdef",
+                scopes = "read:data", required = "read:data", actors = "", i, "authorization decision");
+        }
+    });
+    drop(guard);
+    let bytes = fs::metadata(&path).unwrap().len();
+    println!(
+        "layer (hmac-sha256, blocking queue): {:.0} audit events/s, {} bytes/record",
+        n as f64 / t.elapsed().as_secs_f64(),
+        bytes / n
+    );
 }
