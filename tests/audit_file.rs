@@ -478,6 +478,25 @@ fn w_first_seq(path: &Path) -> u64 {
     first["seq"].as_u64().unwrap()
 }
 
+#[cfg(unix)]
+#[test]
+fn a_second_writer_is_refused() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let mut first = ChainWriter::builder(&path).rotate_at(1024).open().unwrap();
+    let e = ChainWriter::open(&path).unwrap_err();
+    assert!(e.to_string().contains("another writer"), "{e}");
+    // The new file a rotation opens is locked too.
+    for i in 0..20 {
+        first.append(&event(i)).unwrap();
+    }
+    assert!(chain_files(&path).unwrap().len() > 1);
+    assert!(ChainWriter::open(&path).is_err());
+    drop(first);
+    ChainWriter::open(&path).unwrap();
+    verify(&chain_files(&path).unwrap()).unwrap();
+}
+
 #[test]
 fn key_files_must_be_private() {
     let dir = TempDir::new().unwrap();

@@ -303,6 +303,27 @@ fn create_file(path: &Path, new: bool) -> io::Result<File> {
     o.open(path)
 }
 
+/// An exclusive advisory lock (`flock`) held while the writer lives; on other platforms, none.
+fn lock(file: &File, path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use rustix::fs::{FlockOperation, flock};
+        flock(file, FlockOperation::NonBlockingLockExclusive).map_err(|e| {
+            if e == rustix::io::Errno::WOULDBLOCK {
+                io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    format!("{}: another writer holds this audit file", path.display()),
+                )
+            } else {
+                io::Error::from(e)
+            }
+        })?;
+    }
+    #[cfg(not(unix))]
+    let _ = (file, path);
+    Ok(())
+}
+
 fn invalid(path: &Path, what: impl fmt::Display) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
@@ -404,6 +425,9 @@ impl ChainWriterBuilder {
     /// record that verifies under this key.
     pub fn open(self) -> io::Result<ChainWriter> {
         let tagger = Tagger::new(self.key.as_ref());
+        // Locked before the tail is read: a second writer would fork the chain.
+        let file = create_file(&self.path, false)?;
+        lock(&file, &self.path)?;
         let files = chain_files(&self.path)?;
         let mut state = None;
         for file in files.iter().rev() {
@@ -421,7 +445,6 @@ impl ChainWriterBuilder {
                 (seq, ends.last.hash, seq, true)
             }
         };
-        let file = create_file(&self.path, false)?;
         let file_bytes = file.metadata()?.len();
         let mut w = ChainWriter {
             path: self.path,
@@ -453,7 +476,8 @@ fn next(seq: u64) -> io::Result<u64> {
 /// `{` up to, not including, `,"hash"`. `prev` is the previous record's `hash` (zeros for
 /// seq 0), and `seq` counts up by one across rotated files.
 ///
-/// One writer per chain: two processes appending to the same file fork the chain.
+/// One writer per chain: on unix the active file is `flock`ed while the writer lives, and a
+/// second writer (another process, or the same one) fails at open rather than fork the chain.
 /// Writes go through a 64 KiB buffer: call [`flush`](Self::flush) to hand them to the OS
 /// (dropping the writer flushes and syncs). After a failed write the writer refuses further
 /// records, since the file may now end inside one.
@@ -555,7 +579,9 @@ impl ChainWriter {
             ));
         }
         fs::rename(&self.path, &to)?;
-        self.file = BufWriter::with_capacity(64 * 1024, create_file(&self.path, true)?);
+        let file = create_file(&self.path, true)?;
+        lock(&file, &self.path)?;
+        self.file = BufWriter::with_capacity(64 * 1024, file);
         self.file_bytes = 0;
         self.file_first_seq = self.next_seq;
         Ok(())
