@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! cargo run --example audit_verify --features audit-file -- /var/log/agent/audit.jsonl \
-//!     --key-file /etc/agent/audit.key --anchor 81234:9f86d0...
+//!     --key-file /etc/agent/audit.key --anchor 81234:9f86d0... \
+//!     --checkpoint-key 3b6a27bc... --require-signed
 //! ```
 //!
 //! Prints `ok: N records in F files, last seq S, last hash H` and exits 0, or names the first
@@ -11,7 +12,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use a2a_guard::audit_file::{ChainKey, Head, Verifier, VerifyError, chain_files};
+use a2a_guard::audit_file::{
+    ChainKey, CheckpointPublicKey, Head, Verifier, VerifyError, chain_files,
+};
 use clap::Parser;
 
 #[derive(Parser)]
@@ -22,6 +25,12 @@ struct Args {
     /// The chain is keyed: HMAC-SHA256 under this key file.
     #[arg(long)]
     key_file: Option<PathBuf>,
+    /// Check signed checkpoints with this Ed25519 public key (64 hex digits).
+    #[arg(long)]
+    checkpoint_key: Option<CheckpointPublicKey>,
+    /// Every record must be covered by a signed checkpoint after it.
+    #[arg(long, requires = "checkpoint_key")]
+    require_signed: bool,
     /// A head published elsewhere (`SEQ:HASH`, from a checkpoint event): the chain must
     /// contain it. The only way to detect a cut-off tail. Repeatable.
     #[arg(long)]
@@ -48,6 +57,12 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         }
+    }
+    if let Some(k) = args.checkpoint_key {
+        v = v.checkpoint_key(k);
+    }
+    if args.require_signed {
+        v = v.require_signed();
     }
     for a in args.anchor {
         v = v.anchor(a);
@@ -78,8 +93,12 @@ fn main() -> ExitCode {
             let (seq, hash) = s.last.map_or(("-".to_owned(), "-".to_owned()), |h| {
                 (h.seq.to_string(), h.hash_hex())
             });
+            let signed = s
+                .signed
+                .map(|h| format!(", signed through seq {}", h.seq))
+                .unwrap_or_default();
             println!(
-                "ok: {} records in {} files, last seq {seq}, last hash {hash}",
+                "ok: {} records in {} files, last seq {seq}, last hash {hash}{signed}",
                 s.records, s.files
             );
             ExitCode::SUCCESS

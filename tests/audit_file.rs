@@ -6,8 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use a2a_guard::audit_file::{
-    AuditFileLayer, BadRecord, CHECKPOINT_TARGET, ChainKey, ChainWriter, Head, Tamper, Verifier,
-    VerifyError, chain_files, verify,
+    ANCHOR_TARGET, AuditFileLayer, BadRecord, ChainKey, ChainWriter, CheckpointKey, Head, Tamper,
+    Verifier, VerifyError, chain_files, verify,
 };
 use aws_lc_rs::digest;
 use serde_json::{Value, json};
@@ -478,6 +478,96 @@ fn w_first_seq(path: &Path) -> u64 {
     first["seq"].as_u64().unwrap()
 }
 
+#[test]
+fn signed_checkpoints_verify_with_the_public_key_alone() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let signer = CheckpointKey::generate();
+    let public = signer.public_key();
+    assert_eq!(
+        public
+            .to_string()
+            .parse::<a2a_guard::audit_file::CheckpointPublicKey>()
+            .unwrap(),
+        public
+    );
+    let mut w = ChainWriter::builder(&path)
+        .sign_checkpoints(signer, 10)
+        .open()
+        .unwrap();
+    for i in 0..95 {
+        w.append(&event(i)).unwrap();
+    }
+    let last_event = w.head();
+    drop(w); // signs the last records
+    let original = lines(&path);
+    let is_checkpoint =
+        |l: &String| l.contains(r#""event":{"audit_file":"checkpoint","alg":"Ed25519","sig":""#);
+    // After every 10 records (the start record counts), and one at drop.
+    assert_eq!(original.iter().filter(|l| is_checkpoint(l)).count(), 10);
+    assert!(is_checkpoint(&original[10]) && is_checkpoint(original.last().unwrap()));
+    let v = Verifier::new().checkpoint_key(public).require_signed();
+    let s = v.verify(&[&path]).unwrap();
+    assert_eq!((s.records, s.signed), (106, Some(last_event)));
+
+    // An edit re-chained to the end: the hash chain holds, the next checkpoint does not.
+    let mut l = original.clone();
+    rechain(&mut l, 15, |b| b.replace("\"allow\"", "\"deny\""));
+    write_lines(&path, &l);
+    verify(&[&path]).unwrap();
+    let next_checkpoint = 15 + l[15..].iter().position(is_checkpoint).unwrap() as u64;
+    assert_eq!(
+        at(&bad(v.verify(&[&path]))),
+        (next_checkpoint + 1, next_checkpoint, Tamper::BadSignature)
+    );
+
+    // ... and with the checkpoints after the edit deleted too, the records they covered are
+    // unsigned.
+    let mut l: Vec<String> = original
+        .iter()
+        .enumerate()
+        .filter(|(i, l)| *i <= 15 || !is_checkpoint(l))
+        .map(|(_, l)| l.clone())
+        .collect();
+    // Renumbered and re-chained: the attacker controls every byte of an unkeyed chain.
+    for (i, line) in l.iter_mut().enumerate() {
+        *line = format!("{{\"seq\":{i},{}", line.split_once(',').unwrap().1);
+    }
+    rechain(&mut l, 11, |b| b.to_owned());
+    rechain(&mut l, 15, |b| b.replace("\"allow\"", "\"deny\""));
+    write_lines(&path, &l);
+    verify(&[&path]).unwrap();
+    assert!(
+        Verifier::new()
+            .checkpoint_key(public)
+            .verify(&[&path])
+            .is_ok(),
+        "without require_signed, an unsigned tail passes"
+    );
+    assert_eq!(at(&bad(v.verify(&[&path]))), (12, 11, Tamper::Unsigned));
+
+    // Another key.
+    write_lines(&path, &original);
+    let other = Verifier::new().checkpoint_key(CheckpointKey::generate().public_key());
+    assert_eq!(
+        at(&bad(other.verify(&[&path]))),
+        (11, 10, Tamper::BadSignature)
+    );
+    // A cut after an unsigned record.
+    write_lines(&path, &original[..original.len() - 3]);
+    let b = bad(v.verify(&[&path]));
+    assert_eq!(
+        (b.kind.clone(), b.line),
+        (Tamper::Unsigned, original.len() as u64 - 6)
+    );
+    // require_signed without a key: nothing is signed.
+    write_lines(&path, &original);
+    assert_eq!(
+        at(&bad(Verifier::new().require_signed().verify(&[&path]))),
+        (1, 0, Tamper::Unsigned)
+    );
+}
+
 #[cfg(unix)]
 #[test]
 fn a_second_writer_is_refused() {
@@ -623,14 +713,14 @@ mod layer {
         let path = dir.path().join("audit.jsonl");
         let (layer, guard) = AuditFileLayer::builder()
             .target("a2a_guard::client")
-            // Even when asked for: the writer thread's own checkpoints would feed it itself
+            // Even when asked for: the writer thread's own anchor events would feed it itself
             // (and, with a blocking queue, wait on it).
-            .target(CHECKPOINT_TARGET)
+            .target(ANCHOR_TARGET)
             .spawn(ChainWriter::open(&path).unwrap())
             .unwrap();
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
             tracing::info!(target: "a2a_guard::client", grant = "client_credentials", ok = true, "issued");
-            tracing::info!(target: "a2a_guard::audit_file", "a checkpoint is never recorded");
+            tracing::info!(target: "a2a_guard::audit_file", "an anchor event is never recorded");
         });
         guard.flush().unwrap();
         let recs = records(&path);
@@ -641,18 +731,18 @@ mod layer {
         );
     }
 
-    /// Checkpoint events seen by the process-wide subscriber: (file, "seq:hash").
-    static CHECKPOINTS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+    /// Anchor events seen by the process-wide subscriber: (file, "seq:hash").
+    static ANCHORS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
 
-    struct CaptureCheckpoints;
+    struct CaptureAnchors;
 
-    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CaptureCheckpoints {
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CaptureAnchors {
         fn on_event(
             &self,
             event: &tracing::Event<'_>,
             _: tracing_subscriber::layer::Context<'_, S>,
         ) {
-            if event.metadata().target() != CHECKPOINT_TARGET {
+            if event.metadata().target() != ANCHOR_TARGET {
                 return;
             }
             let mut fields = serde_json::Map::new();
@@ -671,7 +761,7 @@ mod layer {
                 fields["seq"].as_str().unwrap(),
                 fields["hash"].as_str().unwrap()
             );
-            CHECKPOINTS
+            ANCHORS
                 .lock()
                 .unwrap()
                 .push((fields["file"].as_str().unwrap().to_owned(), at));
@@ -679,16 +769,16 @@ mod layer {
     }
 
     #[test]
-    fn checkpoints_go_to_another_sink_and_anchor_the_chain() {
-        // The writer thread has no thread-local subscriber: its checkpoints reach the global one,
+    fn anchor_events_go_to_another_sink_and_anchor_the_chain() {
+        // The writer thread has no thread-local subscriber: its anchor events reach the global one,
         // as they would in a service.
         let _ = tracing::subscriber::set_global_default(
-            tracing_subscriber::registry().with(CaptureCheckpoints),
+            tracing_subscriber::registry().with(CaptureAnchors),
         );
         let dir = TempDir::new().unwrap();
         let path = dir.path().join("audit.jsonl");
         let (layer, guard) = AuditFileLayer::builder()
-            .checkpoint_every(10)
+            .anchor_every(10)
             .block_when_full()
             .spawn(ChainWriter::open(&path).unwrap())
             .unwrap();
@@ -700,7 +790,7 @@ mod layer {
         let head = guard.flush().unwrap();
         drop(guard);
         let file = path.display().to_string();
-        let mine: Vec<Head> = CHECKPOINTS
+        let mine: Vec<Head> = ANCHORS
             .lock()
             .unwrap()
             .iter()
@@ -719,7 +809,7 @@ mod layer {
             v = v.anchor(*h);
         }
         v.verify(&[&path]).unwrap();
-        // The last checkpoint catches the loss of the records after the one before it.
+        // The last anchor catches the loss of the records after the one before it.
         let mut l = lines(&path);
         l.truncate(21);
         write_lines(&path, &l);

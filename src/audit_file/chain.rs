@@ -7,120 +7,14 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::SystemTime;
 
-use aws_lc_rs::{digest, hmac};
+use super::key::{ChainKey, CheckpointKey, Tagger};
 
 /// `prev` of the first record of a chain: 32 zero bytes.
 pub(crate) const GENESIS: [u8; 32] = [0; 32];
-/// Shortest key [`ChainKey`] accepts: HMAC-SHA256's output size (RFC 2104 §3).
-pub const MIN_KEY_LEN: usize = 32;
 /// Bytes after a record's body: `,"hash":"` + 64 hex digits + `"}`.
 const SUFFIX_LEN: usize = 9 + 64 + 2;
 /// Digits of the first sequence number in a rotated file's name (`audit.jsonl.00000000000000001234`).
 const ROTATED_DIGITS: usize = 20;
-
-/// The secret of a keyed chain: every record's `hash` is HMAC-SHA256 under it, so someone
-/// who can write the file but not read the key cannot forge, insert or re-chain records.
-#[derive(Clone)]
-pub struct ChainKey(Vec<u8>);
-
-impl ChainKey {
-    /// A key from raw bytes, at least [`MIN_KEY_LEN`] of them.
-    pub fn from_bytes(bytes: impl Into<Vec<u8>>) -> io::Result<Self> {
-        let bytes = bytes.into();
-        if bytes.len() < MIN_KEY_LEN {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "audit chain key: {} bytes, at least {MIN_KEY_LEN} needed",
-                    bytes.len()
-                ),
-            ));
-        }
-        Ok(Self(bytes))
-    }
-
-    /// A key read from a file: its bytes as they are (a trailing newline is kept as part of the
-    /// key — generate key files with [`ChainKey::generate`] and [`ChainKey::write_new`]). On
-    /// unix, a key file that group or others can read or write is refused.
-    pub fn from_file(path: impl AsRef<Path>) -> io::Result<Self> {
-        let path = path.as_ref();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(path)?.permissions().mode();
-            if mode & 0o077 != 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::PermissionDenied,
-                    format!(
-                        "{}: key file mode {:o}; make it 0600 or 0400",
-                        path.display(),
-                        mode & 0o777
-                    ),
-                ));
-            }
-        }
-        Self::from_bytes(fs::read(path)?)
-    }
-
-    /// 32 random bytes from the system's CSPRNG.
-    pub fn generate() -> Self {
-        let mut k = vec![0; MIN_KEY_LEN];
-        aws_lc_rs::rand::fill(&mut k).expect("system random source");
-        Self(k)
-    }
-
-    /// Writes the key to a new file, mode 0600 on unix; refuses to overwrite one.
-    pub fn write_new(&self, path: impl AsRef<Path>) -> io::Result<()> {
-        let mut f = create_file(path.as_ref(), true)?;
-        f.write_all(&self.0)?;
-        f.sync_all()
-    }
-}
-
-impl fmt::Debug for ChainKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ChainKey(..)")
-    }
-}
-
-/// How a record's `hash` is computed over its body.
-#[derive(Clone)]
-pub(crate) enum Tagger {
-    Sha256,
-    Hmac(Box<hmac::Key>),
-}
-
-impl Tagger {
-    pub(crate) fn new(key: Option<&ChainKey>) -> Self {
-        match key {
-            None => Self::Sha256,
-            Some(k) => Self::Hmac(Box::new(hmac::Key::new(hmac::HMAC_SHA256, &k.0))),
-        }
-    }
-
-    pub(crate) fn mode(&self) -> &'static str {
-        match self {
-            Self::Sha256 => "sha256",
-            Self::Hmac(_) => "hmac-sha256",
-        }
-    }
-
-    pub(crate) fn tag(&self, body: &[u8]) -> [u8; 32] {
-        let mut out = [0; 32];
-        match self {
-            Self::Sha256 => out.copy_from_slice(digest::digest(&digest::SHA256, body).as_ref()),
-            Self::Hmac(k) => out.copy_from_slice(hmac::sign(k, body).as_ref()),
-        }
-        out
-    }
-
-    pub(crate) fn check(&self, body: &[u8], tag: &[u8; 32]) -> bool {
-        match self {
-            Self::Sha256 => digest::digest(&digest::SHA256, body).as_ref() == tag,
-            Self::Hmac(k) => hmac::verify(k, body, tag).is_ok(),
-        }
-    }
-}
 
 /// A position in the chain: a record's sequence number and hash. Publish it somewhere the
 /// file's writer cannot change (another log sink, a ticket, a transparency log) and pass it to
@@ -172,7 +66,7 @@ impl FromStr for Head {
     }
 }
 
-pub(crate) fn push_hex(out: &mut Vec<u8>, bytes: &[u8; 32]) {
+pub(crate) fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for b in bytes {
         out.push(DIGITS[usize::from(b >> 4)]);
@@ -196,6 +90,18 @@ pub(crate) fn parse_hex(s: &[u8]) -> Option<[u8; 32]> {
     for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
         *o = nibble(pair[0])? << 4 | nibble(pair[1])?;
     }
+    Some(out)
+}
+
+/// 128 lowercase hex digits: an Ed25519 signature.
+pub(crate) fn parse_hex_sig(s: &[u8]) -> Option<[u8; 64]> {
+    if s.len() != 128 {
+        return None;
+    }
+    let (a, b) = (parse_hex(&s[..64])?, parse_hex(&s[64..])?);
+    let mut out = [0; 64];
+    out[..32].copy_from_slice(&a);
+    out[32..].copy_from_slice(&b);
     Some(out)
 }
 
@@ -288,7 +194,7 @@ pub fn chain_files(active: impl AsRef<Path>) -> io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn create_file(path: &Path, new: bool) -> io::Result<File> {
+pub(crate) fn create_file(path: &Path, new: bool) -> io::Result<File> {
     let mut o = OpenOptions::new();
     if new {
         o.write(true).create_new(true);
@@ -400,6 +306,8 @@ pub struct ChainWriterBuilder {
     path: PathBuf,
     key: Option<ChainKey>,
     rotate_at: Option<u64>,
+    signer: Option<CheckpointKey>,
+    sign_every: u64,
 }
 
 impl ChainWriterBuilder {
@@ -415,6 +323,17 @@ impl ChainWriterBuilder {
     /// the chain: its first record's `prev` is the last hash of the old one.
     pub fn rotate_at(mut self, bytes: u64) -> Self {
         self.rotate_at = Some(bytes.max(1));
+        self
+    }
+
+    /// Appends a signed checkpoint after every `records` records (0: only when the writer is
+    /// dropped or [`ChainWriter::checkpoint`] is called) and when the writer is dropped: a
+    /// record `{"audit_file":"checkpoint","alg":"Ed25519","sig":"<hex>"}` whose signature
+    /// covers the record before it (the checkpoint's own `seq` − 1 and `prev`), so everything
+    /// up to there verifies with [`CheckpointKey::public_key`] alone — which cannot forge.
+    pub fn sign_checkpoints(mut self, key: CheckpointKey, records: u64) -> Self {
+        self.signer = Some(key);
+        self.sign_every = records;
         self
     }
 
@@ -457,6 +376,9 @@ impl ChainWriterBuilder {
             rotate_at: self.rotate_at,
             line: Vec::with_capacity(1024),
             failed: false,
+            signer: self.signer,
+            sign_every: self.sign_every,
+            unsigned: 0,
         };
         let what = if resumed { "resume" } else { "start" };
         w.append(&serde_json::json!({ "audit_file": what, "mode": w.tagger.mode() }))?;
@@ -493,12 +415,10 @@ pub struct ChainWriter {
     rotate_at: Option<u64>,
     line: Vec<u8>,
     failed: bool,
-}
-
-impl fmt::Debug for Tagger {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.mode())
-    }
+    signer: Option<CheckpointKey>,
+    sign_every: u64,
+    /// Records since the last checkpoint.
+    unsigned: u64,
 }
 
 impl ChainWriter {
@@ -508,6 +428,8 @@ impl ChainWriter {
             path: path.into(),
             key: None,
             rotate_at: None,
+            signer: None,
+            sign_every: 0,
         }
     }
 
@@ -523,6 +445,49 @@ impl ChainWriter {
 
     /// Appends `event` with the time it happened.
     pub fn append_at<E: serde::Serialize + ?Sized>(
+        &mut self,
+        at: SystemTime,
+        event: &E,
+    ) -> io::Result<Head> {
+        let head = self.write_record(at, event)?;
+        self.unsigned += 1;
+        if self.signer.is_some() && self.sign_every > 0 && self.unsigned >= self.sign_every {
+            self.checkpoint()?;
+        }
+        Ok(head)
+    }
+
+    /// Appends a signed checkpoint covering the last record, if there is a signing key and a
+    /// record since the last checkpoint; returns the head it signed.
+    pub fn checkpoint(&mut self) -> io::Result<Option<Head>> {
+        let Some(signer) = &self.signer else {
+            return Ok(None);
+        };
+        if self.unsigned == 0 {
+            return Ok(None);
+        }
+        let head = self.head();
+        let mut sig = Vec::with_capacity(128);
+        push_hex(&mut sig, &signer.sign(&head));
+        let sig = String::from_utf8(sig).expect("hex is ASCII");
+        // Fields in this order: verifiers look for `"event":{"audit_file":"checkpoint"`.
+        #[derive(serde::Serialize)]
+        struct Checkpoint<'a> {
+            audit_file: &'static str,
+            alg: &'static str,
+            sig: &'a str,
+        }
+        let event = Checkpoint {
+            audit_file: "checkpoint",
+            alg: "Ed25519",
+            sig: &sig,
+        };
+        self.write_record(SystemTime::now(), &event)?;
+        self.unsigned = 0;
+        Ok(Some(head))
+    }
+
+    fn write_record<E: serde::Serialize + ?Sized>(
         &mut self,
         at: SystemTime,
         event: &E,
@@ -615,6 +580,7 @@ impl ChainWriter {
 impl Drop for ChainWriter {
     fn drop(&mut self) {
         if !self.failed {
+            let _ = self.checkpoint();
             let _ = self.sync();
         }
     }
@@ -658,11 +624,5 @@ mod tests {
         for bad in ["42", "x:0707", "42:07", &format!("42:{}", "G".repeat(64))] {
             assert!(bad.parse::<Head>().is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn short_keys_are_refused() {
-        assert!(ChainKey::from_bytes(vec![1; MIN_KEY_LEN - 1]).is_err());
-        assert!(ChainKey::from_bytes(vec![1; MIN_KEY_LEN]).is_ok());
     }
 }

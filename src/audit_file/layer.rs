@@ -15,11 +15,11 @@ use super::chain::{ChainWriter, Head};
 
 /// Records queued between the request path and the writer thread by default.
 pub const DEFAULT_CAPACITY: usize = 4096;
-/// Records between two checkpoint events (target [`CHECKPOINT_TARGET`]) by default.
-pub const DEFAULT_CHECKPOINT_EVERY: u64 = 10_000;
-/// Target of the checkpoint events the writer thread emits: the chain's head, to be kept in
+/// Records between two anchor events (target [`ANCHOR_TARGET`]) by default.
+pub const DEFAULT_ANCHOR_EVERY: u64 = 10_000;
+/// Target of the anchor events the writer thread emits: the chain's head, to be kept in
 /// another sink as an anchor. Never recorded into the chain itself.
-pub const CHECKPOINT_TARGET: &str = "a2a_guard::audit_file";
+pub const ANCHOR_TARGET: &str = "a2a_guard::audit_file";
 
 enum Msg {
     Record(SystemTime, Map<String, Value>),
@@ -33,7 +33,7 @@ pub struct AuditFileLayerBuilder {
     capacity: usize,
     block: bool,
     targets: Vec<String>,
-    checkpoint_every: u64,
+    anchor_every: u64,
 }
 
 impl AuditFileLayerBuilder {
@@ -59,10 +59,11 @@ impl AuditFileLayerBuilder {
         self
     }
 
-    /// Emits a checkpoint event every `records` records (and at shutdown). Default
-    /// [`DEFAULT_CHECKPOINT_EVERY`]; 0 turns periodic checkpoints off.
-    pub fn checkpoint_every(mut self, records: u64) -> Self {
-        self.checkpoint_every = records;
+    /// Emits an anchor event (the chain's head, for [`Verifier::anchor`](super::Verifier::anchor))
+    /// every `records` records and at shutdown. Default [`DEFAULT_ANCHOR_EVERY`]; 0: only at
+    /// shutdown.
+    pub fn anchor_every(mut self, records: u64) -> Self {
+        self.anchor_every = records;
         self
     }
 
@@ -74,7 +75,7 @@ impl AuditFileLayerBuilder {
             .name("a2a-guard-audit-file".into())
             .spawn({
                 let dropped = dropped.clone();
-                let every = self.checkpoint_every;
+                let every = self.anchor_every;
                 move || write_loop(writer, rx, &dropped, every)
             })?;
         let layer = AuditFileLayer {
@@ -108,13 +109,13 @@ pub struct AuditFileLayer {
 }
 
 impl AuditFileLayer {
-    /// Options: queue capacity, blocking, extra targets, checkpoints.
+    /// Options: queue capacity, blocking, extra targets, anchors.
     pub fn builder() -> AuditFileLayerBuilder {
         AuditFileLayerBuilder {
             capacity: DEFAULT_CAPACITY,
             block: false,
             targets: vec![crate::audit::TARGET.to_owned()],
-            checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
+            anchor_every: DEFAULT_ANCHOR_EVERY,
         }
     }
 
@@ -127,8 +128,8 @@ impl AuditFileLayer {
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for AuditFileLayer {
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
         let meta = event.metadata();
-        // The checkpoint target is never recorded: it would feed the writer its own output.
-        if meta.target() == CHECKPOINT_TARGET || !self.targets.iter().any(|t| t == meta.target()) {
+        // The anchor target is never recorded: it would feed the writer its own output.
+        if meta.target() == ANCHOR_TARGET || !self.targets.iter().any(|t| t == meta.target()) {
             return;
         }
         let mut fields = Map::new();
@@ -214,7 +215,7 @@ impl Drop for AuditFileGuard {
 
 fn write_loop(mut w: ChainWriter, rx: Receiver<Msg>, dropped: &AtomicU64, every: u64) {
     let mut error: Option<io::Error> = None;
-    let mut since_checkpoint = 0u64;
+    let mut since_anchor = 0u64;
     let record_gap = |w: &mut ChainWriter, error: &mut Option<io::Error>| {
         let n = dropped.swap(0, Ordering::Relaxed);
         if n > 0 && error.is_none() {
@@ -251,14 +252,14 @@ fn write_loop(mut w: ChainWriter, rx: Receiver<Msg>, dropped: &AtomicU64, every:
                 }
                 match w.append_at(at, &fields) {
                     Ok(head) => {
-                        since_checkpoint += 1;
-                        if every > 0 && since_checkpoint >= every {
-                            since_checkpoint = 0;
-                            checkpoint(head, &w);
+                        since_anchor += 1;
+                        if every > 0 && since_anchor >= every {
+                            since_anchor = 0;
+                            anchor(head, &w);
                         }
                     }
                     Err(e) => {
-                        tracing::error!(target: CHECKPOINT_TARGET, error = %e, "audit file write failed; recording stopped");
+                        tracing::error!(target: ANCHOR_TARGET, error = %e, "audit file write failed; recording stopped");
                         dropped.fetch_add(1, Ordering::Relaxed);
                         error = Some(e);
                     }
@@ -276,16 +277,16 @@ fn write_loop(mut w: ChainWriter, rx: Receiver<Msg>, dropped: &AtomicU64, every:
     }
     record_gap(&mut w, &mut error);
     if error.is_none() && w.sync().is_ok() {
-        checkpoint(w.head(), &w);
+        anchor(w.head(), &w);
     }
 }
 
-fn checkpoint(head: Head, w: &ChainWriter) {
+fn anchor(head: Head, w: &ChainWriter) {
     tracing::info!(
-        target: CHECKPOINT_TARGET,
+        target: ANCHOR_TARGET,
         seq = head.seq,
         hash = %head.hash_hex(),
         file = %w.path().display(),
-        "audit chain checkpoint"
+        "audit chain head"
     );
 }

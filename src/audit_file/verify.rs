@@ -5,7 +5,8 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use super::chain::{ChainKey, GENESIS, Head, Tagger, parse_body, split_line};
+use super::chain::{GENESIS, Head, parse_body, parse_hex_sig, split_line};
+use super::key::{ChainKey, CheckpointPublicKey, Tagger};
 
 /// Checks a chain; built with [`Verifier::new`]. [`verify`] is the unkeyed default.
 #[derive(Debug, Clone)]
@@ -13,6 +14,8 @@ pub struct Verifier {
     tagger: Tagger,
     start: Start,
     anchors: Vec<Head>,
+    checkpoint_key: Option<CheckpointPublicKey>,
+    require_signed: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -33,6 +36,8 @@ pub struct VerifySummary {
     pub first: Option<Head>,
     /// The last record, if any: publish it as the next anchor.
     pub last: Option<Head>,
+    /// The last record a valid signed checkpoint covers (with [`Verifier::checkpoint_key`]).
+    pub signed: Option<Head>,
 }
 
 /// Where the chain breaks: the first bad record and what is wrong with it.
@@ -95,6 +100,11 @@ pub enum Tamper {
         /// The anchor that is missing.
         anchor: Head,
     },
+    /// A checkpoint record whose signature does not verify under the checkpoint key: the
+    /// records before it were changed (and re-chained), or it was signed by another key.
+    BadSignature,
+    /// With [`Verifier::require_signed`]: the first record no signed checkpoint covers.
+    Unsigned,
 }
 
 impl fmt::Display for Tamper {
@@ -126,6 +136,10 @@ impl fmt::Display for Tamper {
                 f,
                 "the chain ends before the anchor {anchor}: its tail was removed"
             ),
+            Self::BadSignature => f.write_str(
+                "checkpoint signature does not verify: the records before it were changed, or another key signed it",
+            ),
+            Self::Unsigned => f.write_str("no signed checkpoint covers this record or any after it"),
         }
     }
 }
@@ -187,7 +201,23 @@ impl Verifier {
             tagger: Tagger::new(None),
             start: Start::Genesis,
             anchors: Vec::new(),
+            checkpoint_key: None,
+            require_signed: false,
         }
+    }
+
+    /// Checks every signed checkpoint record with this public key (without it, checkpoint
+    /// records are checked as any other record: chain only).
+    pub fn checkpoint_key(mut self, key: CheckpointPublicKey) -> Self {
+        self.checkpoint_key = Some(key);
+        self
+    }
+
+    /// Every record must be covered by a signed checkpoint after it (a writer that was
+    /// dropped cleanly ends its file with one). Needs [`checkpoint_key`](Self::checkpoint_key).
+    pub fn require_signed(mut self) -> Self {
+        self.require_signed = true;
+        self
     }
 
     /// The chain was written with this key: every record must carry its HMAC.
@@ -230,7 +260,10 @@ impl Verifier {
             files: 0,
             first: None,
             last: None,
+            signed: None,
         };
+        // The first record no checkpoint covers yet: (file, line, seq).
+        let mut unsigned: Option<(PathBuf, u64, u64)> = None;
         let mut line = Vec::with_capacity(1024);
         let mut scratch = Vec::with_capacity(1024);
         let mut at = (PathBuf::new(), 0u64);
@@ -300,6 +333,22 @@ impl Verifier {
                         }));
                     }
                 }
+                if let Some(key) = &self.checkpoint_key
+                    && let Some(sig) = checkpoint_signature(rec.body)
+                {
+                    // A checkpoint signs the record before it: its own seq - 1 and prev.
+                    let covered = Head {
+                        seq: seq.wrapping_sub(1),
+                        hash: rec_prev,
+                    };
+                    if seq == 0 || !sig.is_some_and(|sig| key.verify(&covered, &sig)) {
+                        return Err(bad(Tamper::BadSignature));
+                    }
+                    summary.signed = Some(covered);
+                    unsigned = None;
+                } else if unsigned.is_none() {
+                    unsigned = Some((file.to_path_buf(), n, seq));
+                }
                 let head = Head {
                     seq,
                     hash: rec.hash,
@@ -332,12 +381,59 @@ impl Verifier {
                 kind: Tamper::Truncated { anchor: *a },
             }));
         }
+        if self.require_signed {
+            // Without a checkpoint key nothing counts as signed.
+            let first_unsigned = match (&self.checkpoint_key, unsigned) {
+                (Some(_), u) => u,
+                (None, _) => summary
+                    .first
+                    .map(|h| (files[0].as_ref().to_path_buf(), 1, h.seq)),
+            };
+            if let Some((file, line, seq)) = first_unsigned {
+                return Err(VerifyError::Bad(BadRecord {
+                    file,
+                    line,
+                    expected_seq: seq,
+                    kind: Tamper::Unsigned,
+                }));
+            }
+        }
         Ok(summary)
     }
 
     fn starts_at_genesis(&self) -> bool {
         matches!(self.start, Start::Genesis)
     }
+}
+
+/// For a checkpoint record: `Some(signature)` (`None` inside when it is not 128 hex digits
+/// of an Ed25519 signature); `None` for any other record.
+fn checkpoint_signature(body: &[u8]) -> Option<Option<[u8; 64]>> {
+    #[derive(serde::Deserialize)]
+    struct Rec {
+        event: Marker,
+    }
+    #[derive(serde::Deserialize)]
+    struct Marker {
+        audit_file: Option<String>,
+        alg: Option<String>,
+        sig: Option<String>,
+    }
+    // Cheap test first: the writer's checkpoint event starts this way.
+    let needle = br#""event":{"audit_file":"checkpoint""#;
+    if !body.windows(needle.len()).any(|w| w == needle) {
+        return None;
+    }
+    let mut v = body.to_vec();
+    v.push(b'}');
+    let rec: Rec = serde_json::from_slice(&v).ok()?;
+    if rec.event.audit_file.as_deref() != Some("checkpoint") {
+        return None;
+    }
+    Some(match (rec.event.alg.as_deref(), rec.event.sig) {
+        (Some("Ed25519"), Some(sig)) => parse_hex_sig(sig.as_bytes()),
+        _ => None,
+    })
 }
 
 /// The `mode` a `start`/`resume` record declares, to tell a wrong key from an alteration.
