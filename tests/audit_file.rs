@@ -568,6 +568,45 @@ fn signed_checkpoints_verify_with_the_public_key_alone() {
     );
 }
 
+#[test]
+fn every_rotated_file_ends_signed_and_verifies_alone() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let signer = CheckpointKey::generate();
+    let public = signer.public_key();
+    let mut w = ChainWriter::builder(&path)
+        .rotate_at(4096)
+        .sign_checkpoints(signer, 0) // only at rotation and close
+        .open()
+        .unwrap();
+    for i in 0..200 {
+        w.append(&event(i)).unwrap();
+    }
+    drop(w);
+    let files = chain_files(&path).unwrap();
+    assert!(files.len() > 5, "{files:?}");
+    let signed = Verifier::new().checkpoint_key(public).require_signed();
+    signed.verify(&files).unwrap();
+    for f in &files {
+        let l = lines(f);
+        assert!(
+            l.last().unwrap().contains(r#""audit_file":"checkpoint""#),
+            "{f:?}"
+        );
+        assert!(
+            fs::metadata(f).unwrap().len() <= 4096 + 400,
+            "{f:?}: one checkpoint past the limit at most"
+        );
+        signed.clone().any_start().verify(&[f]).unwrap();
+    }
+    // One checkpoint per file, none elsewhere.
+    let checkpoints: usize = files
+        .iter()
+        .map(|f| lines(f).iter().filter(|l| l.contains("checkpoint")).count())
+        .sum();
+    assert_eq!(checkpoints, files.len());
+}
+
 #[cfg(unix)]
 #[test]
 fn a_second_writer_is_refused() {

@@ -320,7 +320,9 @@ impl ChainWriterBuilder {
 
     /// Rotates the file before a record would take it past `bytes` (default: never). The
     /// active file is renamed `FILE.<its first seq, 20 digits>` and a new `FILE` continues
-    /// the chain: its first record's `prev` is the last hash of the old one.
+    /// the chain: its first record's `prev` is the last hash of the old one. With
+    /// [`sign_checkpoints`](Self::sign_checkpoints), the old file first gets a checkpoint
+    /// (which may take it past `bytes` by that one record), so it verifies on its own.
     pub fn rotate_at(mut self, bytes: u64) -> Self {
         self.rotate_at = Some(bytes.max(1));
         self
@@ -375,6 +377,7 @@ impl ChainWriterBuilder {
             file_first_seq,
             rotate_at: self.rotate_at,
             line: Vec::with_capacity(1024),
+            event_json: Vec::with_capacity(1024),
             failed: false,
             signer: self.signer,
             sign_every: self.sign_every,
@@ -384,6 +387,13 @@ impl ChainWriterBuilder {
         w.append(&serde_json::json!({ "audit_file": what, "mode": w.tagger.mode() }))?;
         Ok(w)
     }
+}
+
+/// What a record is, for rotation: a checkpoint stays in the file it signs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Event,
+    Checkpoint,
 }
 
 fn next(seq: u64) -> io::Result<u64> {
@@ -414,6 +424,7 @@ pub struct ChainWriter {
     file_first_seq: u64,
     rotate_at: Option<u64>,
     line: Vec<u8>,
+    event_json: Vec<u8>,
     failed: bool,
     signer: Option<CheckpointKey>,
     sign_every: u64,
@@ -449,7 +460,7 @@ impl ChainWriter {
         at: SystemTime,
         event: &E,
     ) -> io::Result<Head> {
-        let head = self.write_record(at, event)?;
+        let head = self.write_record(at, event, Kind::Event)?;
         self.unsigned += 1;
         if self.signer.is_some() && self.sign_every > 0 && self.unsigned >= self.sign_every {
             self.checkpoint()?;
@@ -482,7 +493,7 @@ impl ChainWriter {
             alg: "Ed25519",
             sig: &sig,
         };
-        self.write_record(SystemTime::now(), &event)?;
+        self.write_record(SystemTime::now(), &event, Kind::Checkpoint)?;
         self.unsigned = 0;
         Ok(Some(head))
     }
@@ -491,6 +502,7 @@ impl ChainWriter {
         &mut self,
         at: SystemTime,
         event: &E,
+        kind: Kind,
     ) -> io::Result<Head> {
         if self.failed {
             return Err(io::Error::other(
@@ -498,24 +510,52 @@ impl ChainWriter {
             ));
         }
         let ts = jiff::Timestamp::try_from(at).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        // Serialised before anything reaches the file: a failure here leaves the chain intact.
+        let mut event_json = std::mem::take(&mut self.event_json);
+        event_json.clear();
+        let serialised = serde_json::to_writer(&mut event_json, event);
+        let result = serialised.map_err(io::Error::from).and_then(|()| {
+            let mut hash = self.build_line(ts, &event_json);
+            let mut rotate = kind == Kind::Event && self.rotation_due();
+            if rotate && self.signer.is_some() && self.unsigned > 0 {
+                // The file about to be rotated away ends with a signed checkpoint, so it can
+                // be archived and verified on its own.
+                self.checkpoint()?;
+                hash = self.build_line(ts, &event_json);
+                rotate = self.rotation_due();
+            }
+            self.commit_line(hash, rotate)
+        });
+        self.event_json = event_json;
+        result
+    }
+
+    /// Builds `self.line` for the next record; returns its hash.
+    fn build_line(&mut self, ts: jiff::Timestamp, event_json: &[u8]) -> [u8; 32] {
         let seq = self.next_seq;
         let line = &mut self.line;
         line.clear();
-        write!(line, "{{\"seq\":{seq},\"ts\":\"{ts:.6}\",\"prev\":\"")?;
+        write!(line, "{{\"seq\":{seq},\"ts\":\"{ts:.6}\",\"prev\":\"").expect("writes to a Vec");
         push_hex(line, &self.prev);
         line.extend_from_slice(b"\",\"event\":");
-        // Serialised before anything reaches the file: a failure here leaves the chain intact.
-        serde_json::to_writer(&mut *line, event)?;
+        line.extend_from_slice(event_json);
         let hash = self.tagger.tag(line);
         line.extend_from_slice(b",\"hash\":\"");
         push_hex(line, &hash);
         line.extend_from_slice(b"\"}\n");
-        let len = line.len() as u64;
+        hash
+    }
+
+    fn rotation_due(&self) -> bool {
+        let len = self.line.len() as u64;
+        self.rotate_at
+            .is_some_and(|max| self.file_bytes > 0 && self.file_bytes + len > max)
+    }
+
+    /// Writes `self.line` (rotating first if asked) and moves the chain on.
+    fn commit_line(&mut self, hash: [u8; 32], rotate: bool) -> io::Result<Head> {
         let result = (|| {
-            if self
-                .rotate_at
-                .is_some_and(|max| self.file_bytes > 0 && self.file_bytes + len > max)
-            {
+            if rotate {
                 self.rotate()?;
             }
             self.file.write_all(&self.line)
@@ -524,7 +564,8 @@ impl ChainWriter {
             self.failed = true;
             return Err(e);
         }
-        self.file_bytes += len;
+        let seq = self.next_seq;
+        self.file_bytes += self.line.len() as u64;
         self.prev = hash;
         self.next_seq = next(seq)?;
         Ok(Head { seq, hash })
