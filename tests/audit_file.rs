@@ -816,10 +816,16 @@ mod layer {
         );
         let dir = TempDir::new().unwrap();
         let path = dir.path().join("audit.jsonl");
+        let signer = CheckpointKey::generate();
+        let public = signer.public_key();
+        let writer = ChainWriter::builder(&path)
+            .sign_checkpoints(signer, 0)
+            .open()
+            .unwrap();
         let (layer, guard) = AuditFileLayer::builder()
             .anchor_every(10)
             .block_when_full()
-            .spawn(ChainWriter::open(&path).unwrap())
+            .spawn(writer)
             .unwrap();
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
             for i in 0..25u64 {
@@ -836,14 +842,17 @@ mod layer {
             .filter(|(f, _)| *f == file)
             .map(|(_, h)| h.parse().unwrap())
             .collect();
-        // Every 10 records (the start record is the writer's, not the layer's), and at shutdown.
+        // Every 10 records (the start record is the writer's, not the layer's), and at
+        // shutdown after the last signed checkpoint (seq 26), which the anchor then covers.
         assert_eq!(
             mine.iter().map(|h| h.seq).collect::<Vec<_>>(),
-            [10, 20, 25],
+            [10, 20, 26],
             "{mine:?}"
         );
-        assert_eq!(mine.last(), Some(&head));
-        let mut v = Verifier::new();
+        assert_eq!(head.seq, 25);
+        let head = *mine.last().unwrap();
+        assert!(lines(&path)[26].contains(r#""audit_file":"checkpoint""#));
+        let mut v = Verifier::new().checkpoint_key(public).require_signed();
         for h in &mine {
             v = v.anchor(*h);
         }
