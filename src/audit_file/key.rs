@@ -9,7 +9,8 @@ use std::str::FromStr;
 use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use aws_lc_rs::{digest, hmac, rand};
 
-use super::chain::{Head, create_file, parse_hex, push_hex};
+use super::chain::create_file;
+use super::format::{Head, parse_hex, push_hex};
 
 /// Shortest key [`ChainKey`] accepts: HMAC-SHA256's output size (RFC 2104 §3).
 pub const MIN_KEY_LEN: usize = 32;

@@ -11,7 +11,8 @@ use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::Context;
 
-use super::chain::{ChainWriter, Head};
+use super::chain::ChainWriter;
+use super::format::Head;
 
 /// Records queued between the request path and the writer thread by default.
 pub const DEFAULT_CAPACITY: usize = 4096;

@@ -101,11 +101,13 @@
 //! [`ChainWriter`], about 100 000 audit events/s through the layer.
 
 mod chain;
+mod format;
 mod key;
 mod layer;
 mod verify;
 
-pub use chain::{ChainWriter, ChainWriterBuilder, Head, ParseHeadError, chain_files};
+pub use chain::{ChainWriter, ChainWriterBuilder, chain_files};
+pub use format::{Head, ParseHeadError};
 pub use key::{ChainKey, CheckpointKey, CheckpointPublicKey, MIN_KEY_LEN, ParsePublicKeyError};
 pub use layer::{
     ANCHOR_TARGET, AuditFileGuard, AuditFileLayer, AuditFileLayerBuilder, DEFAULT_ANCHOR_EVERY,

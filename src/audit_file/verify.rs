@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use super::chain::{GENESIS, Head, parse_body, parse_hex_sig, split_line};
+use super::format::{GENESIS, Head, parse_body, parse_hex_sig, split_line};
 use super::key::{ChainKey, CheckpointPublicKey, Tagger};
 
 /// Checks a chain; built with [`Verifier::new`]. [`verify`] is the unkeyed default.
