@@ -76,6 +76,7 @@
 //! | `redis` | no | [`pop::RedisReplayStore`]: DPoP replay protection shared by a fleet; with `client`, `client::RedisTokenCache` |
 //! | `client` | no | `client`: this agent's own tokens (client credentials, `private_key_jwt`, exchange, discovery) and the outgoing layer |
 //! | `reqwest-middleware` | no | `client::AccessTokenMiddleware` for reqwest |
+//! | `audit-file` | no | `audit_file`: a tamper-evident audit file (hash-chained JSON lines, HMAC key, rotation, `verify`) and its `tracing` layer |
 //!
 //! ## Modules
 //!
@@ -92,6 +93,7 @@
 //! | [`pop`] | DPoP (RFC 9449) and mTLS (RFC 8705) binding, replay stores |
 //! | [`bearer`] | `Authorization` parsing |
 //! | [`audit`] | the one audit event per decision |
+//! | `audit_file` | the tamper-evident audit file those events can go to (feature `audit-file`) |
 //! | [`testing`] | `TestIssuer` (feature `testing`) |
 //!
 //! Without tower, [`Validator::validate`] returns the principal or the [`AuthError`] whose
@@ -100,6 +102,8 @@
 
 mod algorithm;
 pub mod audit;
+#[cfg(feature = "audit-file")]
+pub mod audit_file;
 #[cfg(feature = "axum")]
 pub mod axum;
 pub mod bearer;
