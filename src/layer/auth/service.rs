@@ -59,8 +59,8 @@ where
         let layer = self.layer.clone();
         ResponseFuture {
             inner: Box::pin(async move {
-                // Collected only when an audit subscriber listens.
-                let route = audit::wanted().then(|| {
+                // Collected only when an audit subscriber listens (or metrics are recorded).
+                let route = (audit::wanted() || cfg!(feature = "metrics")).then(|| {
                     let slot = Arc::new(RouteSlot::default());
                     req.extensions_mut().insert(slot.clone());
                     (req.method().clone(), req.uri().path().to_owned(), slot)
@@ -72,6 +72,7 @@ where
                             ctx: Option<&AuthContext>,
                             dpop_request: bool,
                             path: &str| {
+                    crate::metrics::decision(false, err.reason(), None);
                     if let Some((method, path, _)) = &route {
                         audit::emit(&Decision {
                             allowed: false,
@@ -170,6 +171,7 @@ where
                         None if refused => "refused_downstream",
                         None => "ok",
                     };
+                    crate::metrics::decision(error.is_none() && !refused, reason, slot.get());
                     audit::emit(&Decision {
                         allowed: error.is_none() && !refused,
                         reason,
