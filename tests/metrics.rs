@@ -541,7 +541,7 @@ mod client {
             .unwrap()
     }
 
-    fn credentials(issuer: &TestIssuer, url: String) -> ClientCredentials {
+    fn credentials(url: String) -> ClientCredentials {
         ClientCredentials::new(url, "payments-api").secret(Secret::new("s3cret"))
     }
 
@@ -549,12 +549,8 @@ mod client {
     async fn introspection_requests_cache_hits_and_fail_open() {
         let mut m = Recorded::start();
         let issuer = issuer().await;
-        let introspection = || {
-            Introspection::new(
-                issuer.issuer(),
-                credentials(&issuer, issuer.introspection_url()),
-            )
-        };
+        let introspection =
+            || Introspection::new(issuer.issuer(), credentials(issuer.introspection_url()));
         let v = jwks(&issuer)
             .introspection(introspection().recheck_jwts().fail_open())
             .build()
@@ -588,7 +584,7 @@ mod client {
     async fn client_token_requests_cache_hits_and_revocations() {
         let mut m = Recorded::start();
         let issuer = issuer().await;
-        let tokens = credentials(&issuer, format!("{}/token", issuer.issuer()))
+        let tokens = credentials(format!("{}/token", issuer.issuer()))
             .revocation_endpoint(issuer.revocation_url())
             .build()
             .unwrap();
