@@ -13,9 +13,16 @@
 #   DURATION=10s CONNS=32 THREADS=2       each measured run
 #   ROUNDS=3                              how many times each comparison is repeated
 #   STORM_CONNS=32 STORM_THREADS=1        the forged-kid load generator
-#   LOG_LEVELS="info warn"                RUST_LOG of the server for part 1; "info" (the
-#                                         default filter) writes one audit line per request
-#                                         to stderr (a file here), "warn" only denials
+#   MODES="off stderr file chain"         how the server records audit events in part 1:
+#                                         off    RUST_LOG=warn: no allow events (audit off)
+#                                         stderr RUST_LOG=info, the demo's default: one text
+#                                                line per request on stderr (a file here),
+#                                                through the non-blocking lossless writer
+#                                         file   --audit-log FILE: JSON lines to a file
+#                                         chain  --audit-chain FILE: the hash-chained writer
+#                                                (built with --features audit-file), verified
+#                                                with examples/audit_verify afterwards
+#   BIN=path                              another agent_api binary (e.g. an older build)
 #   QUIET_MAX_BUSY=0.25 QUIET_TRIES=20    before each round, wait (15 s a try) until other
 #                                         processes use < 25 % of all cores
 #   SKIP_BUILD=1                          use target/release/examples/agent_api as is
@@ -30,12 +37,12 @@ THREADS="${THREADS:-2}"
 ROUNDS="${ROUNDS:-3}"
 STORM_CONNS="${STORM_CONNS:-32}"
 STORM_THREADS="${STORM_THREADS:-1}"
-LOG_LEVELS="${LOG_LEVELS:-info warn}"
+MODES="${MODES:-off stderr file chain}"
 QUIET_MAX_BUSY="${QUIET_MAX_BUSY:-0.25}"
 QUIET_TRIES="${QUIET_TRIES:-20}"
 OUT="${OUT:-$(mktemp -d /tmp/a2a-load.XXXXXX)}"
 mkdir -p "$OUT"
-BIN="$ROOT/target/release/examples/agent_api"
+BIN="${BIN:-$ROOT/target/release/examples/agent_api}"
 
 log() { printf '%s\n' "$*" >&2; }
 
@@ -50,8 +57,8 @@ fi
 log "load generator: $(wrk --version 2>&1 | head -1 | cut -c1-60)"
 
 if [ -z "${SKIP_BUILD:-}" ]; then
-  log "building: cargo build --release --example agent_api"
-  (cd "$ROOT" && cargo build --release --example agent_api >&2)
+  log "building: cargo build --release --features audit-file --example agent_api --example audit_verify"
+  (cd "$ROOT" && cargo build --release --features audit-file --example agent_api --example audit_verify >&2)
 fi
 [ -x "$BIN" ] || { log "missing $BIN"; exit 1; }
 
@@ -100,13 +107,15 @@ stop_server() {
 trap stop_server EXIT
 trap 'exit 130' INT TERM
 
-# start_server LEVEL LABEL: the example with its embedded dev issuer on a free loopback port.
+# start_server LEVEL LABEL [ARGS...]: the example with its embedded dev issuer on a free
+# loopback port.
 start_server() {
   local level="$1" label="$2" stdout="$OUT/agent_api.$2.stdout" i
+  shift 2
   SERVER_LOG="$OUT/agent_api.$label.stderr"
   # Appending, so that rotate_log can truncate it between runs.
   : >"$SERVER_LOG"
-  RUST_LOG="$level" "$BIN" --listen 127.0.0.1:0 >"$stdout" 2>>"$SERVER_LOG" &
+  RUST_LOG="$level" "$BIN" --listen 127.0.0.1:0 "$@" >"$stdout" 2>>"$SERVER_LOG" &
   SERVER_PID=$!
   for i in $(seq 1 100); do
     if grep -q '^listening on ' "$stdout" 2>/dev/null; then break; fi
@@ -163,31 +172,58 @@ median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{ if (NR == 0) prin
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.3f", a/b; else print "n/a" }'; }
 
 NOISY=""
-declare -a RPS_info=() RPS_warn=() RPS_error=() RPS_off=() P99_STORM=() P99_CTL=() P99_STORM_CTL=()
+declare -a P99_STORM=() P99_CTL=() P99_STORM_CTL=()
+declare -A RPS_RATIO=() WHOAMI_RPS=() MODE_NOTE=()
 REPORT_1=()
 
-# ---- part 1: /whoami vs /health ---------------------------------------------------------
-for level in $LOG_LEVELS; do
-  start_server "$level" "$level"
+# mode_setup MODE: sets LEVEL and MODE_ARGS for a part-1 mode.
+mode_setup() {
+  MODE_ARGS=()
+  case "$1" in
+    off) LEVEL=warn ;;
+    stderr) LEVEL=info ;;
+    file) LEVEL=info; MODE_ARGS=(--audit-log "$OUT/audit.jsonl") ;;
+    chain) LEVEL=info; MODE_ARGS=(--audit-chain "$OUT/audit.chain") ;;
+    *) log "unknown mode $1 (off stderr file chain)"; exit 1 ;;
+  esac
+}
+
+# ---- part 1: /whoami vs /health, per audit mode -----------------------------------------
+for mode in $MODES; do
+  mode_setup "$mode"
+  rm -f "$OUT"/audit.jsonl "$OUT"/audit.chain*
+  start_server "$LEVEL" "$mode" "${MODE_ARGS[@]}"
   curl -s -o /dev/null "http://$ADDR/whoami" -H "Authorization: Bearer $TOKEN" # cache warm
   wrk -d 2s -c "$CONNS" -t "$THREADS" -H "Authorization: Bearer $TOKEN" "http://$ADDR/whoami" >/dev/null # warm-up
+  ratios=(); wrps=()
   for r in $(seq 1 "$ROUNDS"); do
     wait_quiet
     if [ $((r % 2)) = 1 ]; then
-      h=$(health_run "health.$level.$r"); w=$(whoami_run "whoami.$level.$r")
+      h=$(health_run "health.$mode.$r"); w=$(whoami_run "whoami.$mode.$r")
     else
-      w=$(whoami_run "whoami.$level.$r"); h=$(health_run "health.$level.$r")
+      w=$(whoami_run "whoami.$mode.$r"); h=$(health_run "health.$mode.$r")
     fi
     for v in "$w" "$h"; do
       [ "$(field non2xx "$v")" = 0 ] || { log "non-2xx responses in a valid run: $v"; exit 1; }
     done
     hr=$(field rps "$h"); wr=$(field rps "$w")
     rr=$(ratio "$wr" "$hr"); rp=$(ratio "$(field p99_us "$w")" "$(field p99_us "$h")")
-    REPORT_1+=("$(printf '| %s | %s | /health | %s | %s | %s | |' "$level" "$r" "$hr" "$(us_ms "$(field p50_us "$h")")" "$(us_ms "$(field p99_us "$h")")")")
-    REPORT_1+=("$(printf '| %s | %s | /whoami | %s | %s | %s | **%s** rps, %s p99 |' "$level" "$r" "$wr" "$(us_ms "$(field p50_us "$w")")" "$(us_ms "$(field p99_us "$w")")" "$rr" "$rp")")
-    eval "RPS_$level+=(\"$rr\")"
+    REPORT_1+=("$(printf '| %s | %s | /health | %s | %s | %s | |' "$mode" "$r" "$hr" "$(us_ms "$(field p50_us "$h")")" "$(us_ms "$(field p99_us "$h")")")")
+    REPORT_1+=("$(printf '| %s | %s | /whoami | %s | %s | %s | **%s** rps, %s p99 |' "$mode" "$r" "$wr" "$(us_ms "$(field p50_us "$w")")" "$(us_ms "$(field p99_us "$w")")" "$rr" "$rp")")
+    ratios+=("$rr"); wrps+=("$wr")
   done
+  RPS_RATIO[$mode]="$(median "${ratios[@]}") (rounds: ${ratios[*]})"
+  WHOAMI_RPS[$mode]="$(median "${wrps[@]}")"
   stop_server
+  case "$mode" in
+    file) MODE_NOTE[$mode]="$(wc -l <"$OUT/audit.jsonl") JSON lines written" ;;
+    chain)
+      vbin="$(dirname "$BIN")/audit_verify"
+      if [ -x "$vbin" ]; then
+        MODE_NOTE[$mode]="audit_verify: $("$vbin" "$OUT/audit.chain" 2>&1 | head -1)"
+      fi ;;
+  esac
+  rm -f "$OUT"/audit.jsonl "$OUT"/audit.chain*
 done
 
 # ---- part 2: p99 of valid /whoami during a kid-miss storm ---------------------------------
@@ -250,19 +286,23 @@ each run: wrk -d $DURATION -c $CONNS -t $THREADS --timeout 5s (raw output and ex
 
 ### 1. GET /whoami (valid token) vs GET /health, same server, back to back
 
-| RUST_LOG | round | route | requests/s | p50 ms | p99 ms | whoami ÷ health |
+| audit mode | round | route | requests/s | p50 ms | p99 ms | whoami ÷ health |
 |---|---|---|---|---|---|---|
 EOF
 printf '%s\n' "${REPORT_1[@]}"
 echo
-for level in $LOG_LEVELS; do
-  eval "vals=(\"\${RPS_$level[@]}\")"
-  echo "- RUST_LOG=$level: /whoami ÷ /health requests/s, median of ${#vals[@]} rounds: **$(median "${vals[@]}")** (rounds: ${vals[*]}; target ≥ 0.85)"
+for mode in $MODES; do
+  off="${WHOAMI_RPS[off]:-}"
+  vs_off=""
+  [ -n "$off" ] && [ "$mode" != off ] && vs_off="; /whoami ÷ /whoami with audit off (medians): **$(ratio "${WHOAMI_RPS[$mode]}" "$off")** (target ≥ 0.95)"
+  echo "- $mode: /whoami ÷ /health requests/s, median of $ROUNDS rounds: **${RPS_RATIO[$mode]%% *}** ${RPS_RATIO[$mode]#* }$vs_off${MODE_NOTE[$mode]:+; ${MODE_NOTE[$mode]}}"
 done
 cat <<EOF
 
-RUST_LOG=info (the example's default) writes one audit line per request to stderr; warn writes only denials.
-Target (issue 5): /whoami ≥ 0.85× the requests/s of /health.
+off = RUST_LOG=warn (no allow events); stderr = the demo's default (one text audit line per
+request through the non-blocking, lossless writer); file = --audit-log (JSON lines); chain =
+--audit-chain (hash-chained, then verified). Targets (issue 15): /whoami ≥ 0.85× /health with
+audit on, and ≥ 0.95× /whoami with audit off.
 
 ### 2. p99 of valid GET /whoami during a storm of unknown-kid tokens
 

@@ -93,7 +93,7 @@
 //! | [`metadata`] | resource URIs, RFC 9728 Protected Resource Metadata, challenge parameters |
 //! | [`pop`] | DPoP (RFC 9449) and mTLS (RFC 8705) binding, replay stores |
 //! | [`bearer`] | `Authorization` parsing |
-//! | [`audit`] | the one audit event per decision |
+//! | [`audit`] | the one audit event per decision, and [`DecisionObserver`](audit::DecisionObserver) for code that wants the decision as a value |
 //! | `metrics` | the table of every metric and `describe` (feature `metrics`) |
 //! | `audit_file` | the tamper-evident audit file those events can go to (feature `audit-file`) |
 //! | [`testing`] | `TestIssuer` (feature `testing`) |

@@ -209,3 +209,67 @@ async fn the_route_field_is_the_matched_template() {
     let e = take();
     assert_eq!(e[0]["route"], "/customers/{region}");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn every_observer_is_called_and_agrees_with_the_audit_event() {
+    use a2a_guard::audit::Decision;
+    let events: Events = Default::default();
+    let _guard = tracing::subscriber::set_default(
+        tracing_subscriber::registry().with(Capture(events.clone())),
+    );
+    let issuer = TestIssuer::start().await.unwrap();
+    let v = Validator::builder()
+        .issuer_jwks(issuer.issuer(), issuer.jwks_url())
+        .audience(issuer.audience())
+        .build()
+        .await
+        .unwrap();
+    let first = Arc::new(Mutex::new(Vec::<(&'static str, u16)>::new()));
+    let second = Arc::new(Mutex::new(Vec::<&'static str>::new()));
+    let (f, s) = (first.clone(), second.clone());
+    let app = Router::new()
+        .route(
+            "/data",
+            get(|| async { "ok" }).route_layer(RequireScopes::all(["read:data"])),
+        )
+        .layer(
+            v.layer()
+                .on_decision(move |d: &Decision<'_>| {
+                    f.lock().unwrap().push((d.reason(), d.status().as_u16()))
+                })
+                .on_decision(move |d: &Decision<'_>| s.lock().unwrap().push(d.reason())),
+        );
+    events.lock().unwrap().clear();
+    let ok = issuer.token().scope("read:data").sign();
+    let narrow = issuer.token().scope("nothing").sign();
+    assert_eq!(call(&app, "/data", Some(&ok)).await, 200);
+    assert_eq!(call(&app, "/data", Some(&narrow)).await, 403);
+    assert_eq!(call(&app, "/data", None).await, 401);
+
+    let first = first.lock().unwrap().clone();
+    assert_eq!(
+        first,
+        [
+            ("ok", 200),
+            ("insufficient_scope", 403),
+            ("missing_token", 401)
+        ]
+    );
+    let second = second.lock().unwrap().clone();
+    assert_eq!(
+        second,
+        first.iter().map(|f| f.0).collect::<Vec<_>>(),
+        "both observers, in order"
+    );
+    let audit: Vec<(String, String)> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| (e["reason"].clone(), e["status"].clone()))
+        .collect();
+    let expected: Vec<(String, String)> = first
+        .iter()
+        .map(|(r, s)| (r.to_string(), s.to_string()))
+        .collect();
+    assert_eq!(audit, expected, "the audit event is the same decision");
+}

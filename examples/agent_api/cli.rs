@@ -72,6 +72,15 @@ pub struct Args {
     /// within the 30 s answer cache; one introspection request per new token).
     #[arg(long, requires = "introspection_url")]
     pub introspect_jwts: bool,
+    /// Write audit events as JSON lines to this file (appended; through a non-blocking,
+    /// lossless writer) instead of stderr.
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+    /// Write audit events to this tamper-evident, hash-chained file (feature `audit-file`;
+    /// check it with `cargo run --example audit_verify --features audit-file -- FILE`).
+    #[cfg(feature = "audit-file")]
+    #[arg(long, value_name = "FILE")]
+    pub audit_chain: Option<PathBuf>,
 }
 
 /// The introspection source the flags ask for, for the issuer `issuer`: `None` without

@@ -19,6 +19,7 @@
 
 mod app;
 mod cli;
+mod logging;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -32,14 +33,18 @@ use cli::Args;
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    if let Err(e) = run(args).await {
+    // The audit recipe: non-blocking, lossless writers (see logging.rs).
+    let guards = match logging::init(&args) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("agent_api: {e}");
+            std::process::exit(2);
+        }
+    };
+    let result = run(args).await;
+    // Flush what the writer threads still hold before exiting.
+    drop(guards);
+    if let Err(e) = result {
         eprintln!("agent_api: {e}");
         std::process::exit(1);
     }

@@ -616,6 +616,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
             optional: false,
             rules: Default::default(),
             dpop: Default::default(),
+            observers: std::sync::Arc::new([]),
         }
     }
 

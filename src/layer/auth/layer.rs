@@ -3,6 +3,7 @@ use std::sync::Arc;
 use tower_layer::Layer;
 
 use super::AuthService;
+use crate::audit::{Decision, DecisionObserver};
 use crate::claims::ExtraClaims;
 use crate::layer::ChallengeConfig;
 use crate::pop::DpopConfig;
@@ -22,6 +23,8 @@ pub struct AuthLayer<C = ExtraClaims> {
     pub(crate) optional: bool,
     pub(crate) rules: Arc<ScopeRules>,
     pub(crate) dpop: Arc<DpopConfig>,
+    /// Called once per decision, in registration order; empty by default.
+    pub(crate) observers: Arc<[Arc<dyn DecisionObserver>]>,
 }
 
 impl<C> Clone for AuthLayer<C> {
@@ -32,6 +35,7 @@ impl<C> Clone for AuthLayer<C> {
             optional: self.optional,
             rules: self.rules.clone(),
             dpop: self.dpop.clone(),
+            observers: self.observers.clone(),
         }
     }
 }
@@ -41,6 +45,7 @@ impl<C> std::fmt::Debug for AuthLayer<C> {
         f.debug_struct("AuthLayer")
             .field("realm", &self.challenge.realm)
             .field("optional", &self.optional)
+            .field("observers", &self.observers.len())
             .finish_non_exhaustive()
     }
 }
@@ -117,6 +122,42 @@ impl<C> AuthLayer<C> {
         Arc::make_mut(&mut self.challenge).dpop_algs = Arc::from(config.algs());
         self.dpop = Arc::new(config);
         Ok(self)
+    }
+
+    /// Call `observer` once per request with the [`Decision`] the client received: the
+    /// programmatic twin of the audit event (SIEM export, custom counters) without parsing
+    /// logs. Several observers are called in the order they were added. With none, the layer
+    /// does no work for them.
+    ///
+    /// ```
+    /// use a2a_guard::audit::Decision;
+    /// # async fn demo(validator: a2a_guard::Validator) {
+    /// let layer = validator.layer().on_decision(|d: &Decision<'_>| {
+    ///     if !d.allowed() {
+    ///         eprintln!("denied {} {}: {}", d.method(), d.route().unwrap_or("?"), d.reason());
+    ///     }
+    /// });
+    /// # }
+    /// ```
+    pub fn on_decision(mut self, observer: impl DecisionObserver) -> Self {
+        let mut all: Vec<_> = self.observers.iter().cloned().collect();
+        all.push(Arc::new(observer));
+        self.observers = all.into();
+        self
+    }
+
+    /// Whether anyone reads decisions: an audit subscriber, an observer, or metrics.
+    pub(crate) fn observing(&self) -> bool {
+        !self.observers.is_empty() || crate::audit::wanted() || cfg!(feature = "metrics")
+    }
+
+    /// Hand one decision to everyone who reads it.
+    pub(crate) fn decided(&self, decision: &Decision<'_>) {
+        crate::audit::emit(decision);
+        crate::metrics::decision(decision.allowed, decision.reason, decision.template);
+        for o in self.observers.iter() {
+            o.on_decision(decision);
+        }
     }
 
     /// Implication rules for [`RequireScopes`](crate::RequireScopes) (e.g. `write ⇒ read`).

@@ -1,12 +1,13 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use http::{Request, Response};
 use serde::de::DeserializeOwned;
 use tower_service::Service;
 
 use super::{AuthLayer, ResponseFuture};
-use crate::audit::{self, Decision};
+use crate::audit::Decision;
 use crate::bearer::{self, Credentials};
 use crate::layer::{AuthContext, GuardOutcome, LayerPresent, RouteSlot, is_grpc, reject};
 use crate::pop::{self, RequestRef, Scheme};
@@ -59,11 +60,16 @@ where
         let layer = self.layer.clone();
         ResponseFuture {
             inner: Box::pin(async move {
-                // Collected only when an audit subscriber listens (or metrics are recorded).
-                let route = (audit::wanted() || cfg!(feature = "metrics")).then(|| {
+                // Collected only when someone will read the decision.
+                let observed = layer.observing().then(|| {
                     let slot = Arc::new(RouteSlot::default());
                     req.extensions_mut().insert(slot.clone());
-                    (req.method().clone(), req.uri().path().to_owned(), slot)
+                    Observed {
+                        method: req.method().clone(),
+                        uri: req.uri().clone(),
+                        slot,
+                        started: Instant::now(),
+                    }
                 });
                 let grpc = is_grpc(req.headers());
                 req.extensions_mut()
@@ -72,17 +78,17 @@ where
                             ctx: Option<&AuthContext>,
                             dpop_request: bool,
                             path: &str| {
-                    crate::metrics::decision(false, err.reason(), None);
-                    if let Some((method, path, _)) = &route {
-                        audit::emit(&Decision {
+                    if let Some(o) = &observed {
+                        layer.decided(&Decision {
                             allowed: false,
                             reason: err.reason(),
                             status: err.status().as_u16(),
-                            method,
-                            path,
+                            method: &o.method,
+                            path: o.uri.path(),
                             template: None,
                             ctx,
                             required: None,
+                            elapsed: o.started.elapsed(),
                         });
                     }
                     // RFC 9449 §7.1: a request made with DPoP is answered with a DPoP challenge.
@@ -159,7 +165,7 @@ where
                     ctx
                 });
                 let res = inner.call(req).await?;
-                if let Some((method, path, slot)) = &route {
+                if let Some(o) = &observed {
                     let outcome = res.extensions().get::<GuardOutcome>();
                     let error = outcome.and_then(|o| o.error.as_ref());
                     // The decision never contradicts the status sent: a 401/403 from inside
@@ -171,20 +177,29 @@ where
                         None if refused => "refused_downstream",
                         None => "ok",
                     };
-                    crate::metrics::decision(error.is_none() && !refused, reason, slot.get());
-                    audit::emit(&Decision {
+                    layer.decided(&Decision {
                         allowed: error.is_none() && !refused,
                         reason,
                         status: status.as_u16(),
-                        method,
-                        path,
-                        template: slot.get(),
+                        method: &o.method,
+                        path: o.uri.path(),
+                        template: o.slot.get(),
                         ctx: ctx.as_ref(),
-                        required: outcome.map(|o| &*o.required),
+                        required: outcome.map(|g| &*g.required),
+                        elapsed: o.started.elapsed(),
                     });
                 }
                 Ok(res)
             }),
         }
     }
+}
+
+/// What the decision needs from the request, kept while the inner service has it.
+struct Observed {
+    method: http::Method,
+    /// A clone shares the request's bytes: no copy of the path.
+    uri: http::Uri,
+    slot: Arc<RouteSlot>,
+    started: Instant,
 }

@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
@@ -45,9 +46,14 @@ where
         let (required, error) = self.guard.evaluate(ctx, &parts);
         match error {
             None => {
+                // The outcome only feeds the decision: skip it when the auth layer in front
+                // reports none (it asked for the route template only if it does).
+                let observed = parts
+                    .extensions
+                    .get::<Arc<crate::layer::RouteSlot>>()
+                    .is_some();
                 let req = Request::from_parts(parts, body);
-                // The outcome only feeds the audit event: skip it when nobody listens.
-                let outcome = crate::audit::wanted().then_some(GuardOutcome {
+                let outcome = observed.then_some(GuardOutcome {
                     required,
                     error: None,
                 });

@@ -17,6 +17,12 @@
 //! let _subscriber = tracing_subscriber::registry().with(audit_only);
 //! ```
 
+mod decision;
+
+use std::fmt;
+
+pub use decision::{Decision, DecisionObserver};
+
 use crate::jwk::truncate;
 use crate::layer::AuthContext;
 
@@ -24,18 +30,6 @@ use crate::layer::AuthContext;
 pub const TARGET: &str = "a2a_guard::audit";
 /// Longest value of a string field, in bytes.
 pub const MAX_FIELD: usize = 256;
-
-pub(crate) struct Decision<'a> {
-    pub(crate) allowed: bool,
-    pub(crate) reason: &'static str,
-    pub(crate) status: u16,
-    pub(crate) method: &'a http::Method,
-    pub(crate) path: &'a str,
-    /// The matched route template (axum's `MatchedPath`), when a guard or extractor saw it.
-    pub(crate) template: Option<&'a str>,
-    pub(crate) ctx: Option<&'a AuthContext>,
-    pub(crate) required: Option<&'a str>,
-}
 
 /// Whether any audit event would be recorded (deny events are `WARN`, allow events `INFO`):
 /// lets callers skip collecting fields nobody reads.
@@ -57,10 +51,12 @@ pub(crate) fn emit(d: &Decision<'_>) {
         s.map_or("", |s| truncate(s, MAX_FIELD))
     }
     let ctx = d.ctx;
-    let scopes = ctx.map(|c| c.scopes().to_string()).unwrap_or_default();
-    let actors = ctx
-        .map(|c| c.actors().collect::<Vec<_>>().join(" "))
-        .unwrap_or_default();
+    // Formatted straight into the subscriber's output, not into a string first.
+    let scopes = Words(|| {
+        ctx.into_iter()
+            .flat_map(|c| c.scopes().iter().map(|s| s.as_str()))
+    });
+    let actors = Words(|| ctx.into_iter().flat_map(AuthContext::actors));
     let decision = if d.allowed { "allow" } else { "deny" };
     macro_rules! event {
         ($lvl:expr) => {
@@ -77,9 +73,9 @@ pub(crate) fn emit(d: &Decision<'_>) {
                 sub = f(ctx.and_then(AuthContext::subject)),
                 client_id = f(ctx.and_then(AuthContext::client_id)),
                 jti = f(ctx.and_then(AuthContext::jti)),
-                scopes = truncate(&scopes, 4 * MAX_FIELD),
+                scopes = tracing::field::display(&scopes),
                 required = f(d.required),
-                actors = truncate(&actors, 4 * MAX_FIELD),
+                actors = tracing::field::display(&actors),
                 "authorization decision"
             )
         };
@@ -88,5 +84,51 @@ pub(crate) fn emit(d: &Decision<'_>) {
         event!(tracing::Level::INFO);
     } else {
         event!(tracing::Level::WARN);
+    }
+}
+
+/// Space-separated words, formatted on demand and cut at `4 *` [`MAX_FIELD`] bytes (on a
+/// character boundary), as if the joined string had been truncated.
+struct Words<F>(F);
+
+impl<'a, F, I> fmt::Display for Words<F>
+where
+    F: Fn() -> I,
+    I: Iterator<Item = &'a str>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut room = 4 * MAX_FIELD;
+        for (i, word) in (self.0)().enumerate() {
+            if i > 0 {
+                if room == 0 {
+                    break;
+                }
+                f.write_str(" ")?;
+                room -= 1;
+            }
+            let cut = truncate(word, room);
+            f.write_str(cut)?;
+            room -= cut.len();
+            if cut.len() < word.len() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_cut_like_the_joined_string() {
+        let long: Vec<String> = (0..400).map(|i| format!("scope:{i}:é")).collect();
+        let joined = long.join(" ");
+        let lazy = Words(|| long.iter().map(String::as_str)).to_string();
+        assert_eq!(lazy, truncate(&joined, 4 * MAX_FIELD));
+        assert!(lazy.len() <= 4 * MAX_FIELD);
+        let short = ["a", "b"];
+        assert_eq!(Words(|| short.iter().copied()).to_string(), "a b");
     }
 }
