@@ -7,6 +7,9 @@
 //! the issuer's server tasks record into it too, and parallel tests do not mix.
 #![cfg(all(feature = "metrics", feature = "testing"))]
 
+#[cfg(feature = "client")]
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -606,5 +609,34 @@ mod client {
         issuer.set_token_behavior(Behavior::Status(500));
         assert!(tokens.token().await.is_err());
         assert_eq!(m.counter(requests, &[cc, ("result", "error")]), 1);
+    }
+
+    #[tokio::test]
+    async fn a_cached_token_served_while_renewals_fail_is_counted() {
+        let mut m = Recorded::start();
+        let issuer = issuer().await;
+        issuer.set_token_lifetime(Duration::from_secs(40));
+        let clock = common::ManualClock::now_real();
+        let tokens = credentials(format!("{}/token", issuer.issuer()))
+            .clock(clock.as_clock())
+            .build()
+            .unwrap();
+        let first = tokens.token().await.unwrap();
+        let stale = "a2a_guard_client_stale_served_total";
+        issuer.set_token_behavior(Behavior::Status(503));
+        // Past the refresh point: the first call starts a renewal, which fails.
+        clock.advance(Duration::from_secs(30));
+        assert_eq!(tokens.token().await.unwrap().secret(), first.secret());
+        common::within(Duration::from_secs(10), async {
+            while issuer.token_requests() < 2 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(m.counter(stale, &[]), 0, "no renewal had failed yet");
+        // Served again while the renewal failed.
+        assert_eq!(tokens.token().await.unwrap().secret(), first.secret());
+        assert_eq!(m.counter(stale, &[]), 1);
     }
 }
