@@ -76,6 +76,7 @@
 //! | `redis` | no | [`pop::RedisReplayStore`]: DPoP replay protection shared by a fleet; with `client`, `client::RedisTokenCache` |
 //! | `client` | no | `client`: this agent's own tokens (client credentials, `private_key_jwt`, exchange, discovery) and the outgoing layer |
 //! | `reqwest-middleware` | no | `client::AccessTokenMiddleware` for reqwest |
+//! | `metrics` | no | `metrics`: counters, gauges and histograms through the `metrics` facade (you install the recorder) |
 //! | `audit-file` | no | `audit_file`: a tamper-evident audit file (hash-chained JSON lines, HMAC key, rotation, `verify`) and its `tracing` layer |
 //!
 //! ## Modules
@@ -93,6 +94,7 @@
 //! | [`pop`] | DPoP (RFC 9449) and mTLS (RFC 8705) binding, replay stores |
 //! | [`bearer`] | `Authorization` parsing |
 //! | [`audit`] | the one audit event per decision, and [`DecisionObserver`](audit::DecisionObserver) for code that wants the decision as a value |
+//! | `metrics` | the table of every metric and `describe` (feature `metrics`) |
 //! | `audit_file` | the tamper-evident audit file those events can go to (feature `audit-file`) |
 //! | [`testing`] | `TestIssuer` (feature `testing`) |
 //!
@@ -115,6 +117,11 @@ pub mod jwk;
 pub mod keys;
 pub mod layer;
 pub mod metadata;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+// Without the feature: the same recording calls, compiled to nothing.
+#[cfg(not(feature = "metrics"))]
+mod metrics;
 pub mod pop;
 pub mod revocation;
 pub mod scope;

@@ -677,3 +677,38 @@ async fn the_introspection_flags_accept_opaque_tokens_and_recheck_jwts() {
         assert!(cli::Args::try_parse_from(bad).is_err(), "{bad:?}");
     }
 }
+
+/// `--metrics-listen`: the scrape router renders what the layer recorded, without a token.
+#[cfg(feature = "metrics")]
+#[tokio::test]
+async fn metrics_are_scraped_after_a_request() {
+    use clap::Parser;
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    // This thread only (tokio's test runtime is single-threaded): other tests are unaffected.
+    let _local = metrics::set_default_local_recorder(&recorder);
+    a2a_guard::metrics::describe();
+    let (issuer, app) = setup().await;
+    let token = issuer.token().scope("read:data").sign();
+    assert_eq!(send(&app, "GET", "/data", Some(&token)).await.status(), 200);
+    assert_eq!(send(&app, "GET", "/data", None).await.status(), 401);
+    let args = cli::Args::try_parse_from(["agent_api", "--metrics-listen=127.0.0.1:0"]).unwrap();
+    assert_eq!(args.metrics_listen.map(|a| a.port()), Some(0));
+    let res = send(&app::metrics_router(handle), "GET", "/metrics", None).await;
+    assert_eq!(res.status(), 200);
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    assert!(
+        text.contains(r#"a2a_guard_decisions_total{decision="allow",reason="ok",route="/data"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"a2a_guard_decisions_total{decision="deny",reason="missing_token",route=""} 1"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains("# HELP a2a_guard_decisions_total"), "{text}");
+}

@@ -220,6 +220,27 @@ pub fn revocation_routes(
         .nest("/events", events.into_router())
 }
 
+/// `GET /metrics`: the Prometheus text of `handle`'s recorder, without a token (served on
+/// its own listener, `--metrics-listen`, like a scrape target; keep it off public networks).
+#[allow(dead_code)] // not every user of this file serves metrics
+pub fn metrics_router(handle: metrics_exporter_prometheus::PrometheusHandle) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let handle = handle.clone();
+            async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("text/plain; version=0.0.4"),
+                    )],
+                    handle.render(),
+                )
+            }
+        }),
+    )
+}
+
 async fn serve_card(card: std::sync::Arc<Value>) -> impl IntoResponse {
     // A2A §8.6.1: agent cards SHOULD carry Cache-Control with a max-age.
     (

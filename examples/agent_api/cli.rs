@@ -64,6 +64,10 @@ pub struct Args {
     /// File holding that client's secret (re-read when it changes).
     #[arg(long, value_name = "FILE", requires = "introspection_url")]
     pub introspection_client_secret_file: Option<PathBuf>,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (no token; off by default; needs the
+    /// `metrics` feature), e.g. 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Also re-check every JWT at the introspection endpoint (revocation reaches this API
     /// within the 30 s answer cache; one introspection request per new token).
     #[arg(long, requires = "introspection_url")]

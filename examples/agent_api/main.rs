@@ -14,7 +14,8 @@
 //! `--redis-url URL` to share the deny-list with the other instances. Opaque tokens, and
 //! re-checked JWTs with `--introspect-jwts`, through the issuer's RFC 7662 endpoint:
 //! `--introspection-url URL --introspection-client-id ID --introspection-client-secret-file
-//! FILE` (feature `client`).
+//! FILE` (feature `client`). Prometheus metrics: `--metrics-listen 127.0.0.1:9464` serves
+//! `/metrics` on its own listener without a token (feature `metrics`; off by default).
 
 mod app;
 mod cli;
@@ -50,6 +51,11 @@ async fn main() {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    // The recorder before anything records; its own listener, bound before the API's.
+    let metrics = match args.metrics_listen {
+        Some(addr) => Some(metrics_endpoint(addr).await?),
+        None => None,
+    };
     // Bound first: the default resource URI names the address actually bound (`--listen
     // 127.0.0.1:0` picks a free port).
     let listener = cli::bind(args.listen).await?;
@@ -166,8 +172,60 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     println!("listening on {addr}");
     tracing::info!("listening on {addr}");
     let app = app::router_with(validator, guards, card)?.merge(revocation_routes);
-    axum::serve(listener, app).await?;
+    match metrics {
+        Some((metrics_listener, handle)) => {
+            let scrape = app::metrics_router(handle);
+            tokio::try_join!(
+                axum::serve(listener, app).into_future(),
+                axum::serve(metrics_listener, scrape).into_future()
+            )?;
+        }
+        None => axum::serve(listener, app).await?,
+    }
     Ok(())
+}
+
+/// Install the Prometheus recorder (the application's choice, not the library's) and bind
+/// the scrape listener.
+async fn metrics_endpoint(
+    addr: SocketAddr,
+) -> Result<
+    (
+        tokio::net::TcpListener,
+        metrics_exporter_prometheus::PrometheusHandle,
+    ),
+    Box<dyn std::error::Error>,
+> {
+    #[cfg(not(feature = "metrics"))]
+    {
+        let _ = addr;
+        Err(
+            "--metrics-listen needs the `metrics` feature (cargo run --features metrics ...)"
+                .into(),
+        )
+    }
+    #[cfg(feature = "metrics")]
+    {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr} (--metrics-listen): {e}"))?;
+        // Buckets for the validation histogram (a cache hit is microseconds, a miss with a
+        // key fetch milliseconds); without them the exporter renders a summary.
+        let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full(
+                    "a2a_guard_validation_duration_seconds".into(),
+                ),
+                &[
+                    1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0,
+                ],
+            )?
+            .install_recorder()?;
+        a2a_guard::metrics::describe();
+        let bound = listener.local_addr()?;
+        println!("metrics: curl -s http://{bound}/metrics");
+        Ok((listener, handle))
+    }
 }
 
 fn print_curl_lines(dev: &TestIssuer, addr: SocketAddr, client: &str) {

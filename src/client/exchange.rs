@@ -254,16 +254,22 @@ impl TokenExchange {
         let inner = self.inner.clone();
         let subject = SecretString::from(subject_token.to_owned());
         let to = to.clone();
+        let asked = std::sync::atomic::AtomicBool::new(false);
+        let asked_ref = &asked;
         let entry = self
             .inner
             .cache
             .try_get_with(key, async move {
+                asked_ref.store(true, std::sync::atomic::Ordering::Relaxed);
                 let token = inner.request(&subject, &to).await?;
                 let ttl = keep_for(&token, subject_exp);
                 Ok::<_, ClientError>((token, ttl))
             })
             .await
             .map_err(|e: Arc<ClientError>| (*e).clone())?;
+        if !asked.load(std::sync::atomic::Ordering::Relaxed) {
+            crate::metrics::client_token_cache_hit("token_exchange");
+        }
         Ok(entry.0)
     }
 }
@@ -380,6 +386,7 @@ impl Inner {
         to: &DelegateTo,
     ) -> Result<AccessToken, ClientError> {
         let result = self.request_once(subject, to).await;
+        crate::metrics::client_token_request("token_exchange", result.is_ok());
         if let Err(e) = &result {
             tracing::warn!(
                 target: "a2a_guard::client",

@@ -134,6 +134,7 @@ impl Revoker {
                 }
             }
         };
+        crate::metrics::client_revocation(result.is_ok());
         match &result {
             Ok(()) => tracing::info!(
                 target: "a2a_guard::client",

@@ -584,6 +584,7 @@ impl TokenSource {
     pub async fn token(&self) -> Result<AccessToken, ClientError> {
         let now = self.inner.now_ms();
         if let Some(t) = self.inner.usable(now) {
+            crate::metrics::client_token_cache_hit("client_credentials");
             self.maybe_renew(&t, now);
             return Ok(t);
         }
@@ -700,6 +701,10 @@ impl TokenSource {
         }
         {
             let mut s = self.inner.lock();
+            if s.failures > 0 {
+                // Past its refresh point and the last renewal failed: served while failing.
+                crate::metrics::client_stale_served();
+            }
             if s.renewing || now < s.next_attempt_ms {
                 return;
             }
@@ -865,7 +870,9 @@ impl Inner {
 
     /// One token request to the endpoint, audited.
     async fn issue(&self, renewal: bool) -> Result<AccessToken, ClientError> {
-        let issued = self.request().await?;
+        let issued = self.request().await;
+        crate::metrics::client_token_request("client_credentials", issued.is_ok());
+        let issued = issued?;
         let lifetime = issued.lifetime;
         let scope = issued.scope.clone();
         let token = AccessToken::new(issued, self.now_ms(), self.skew, self.refresh_fraction);

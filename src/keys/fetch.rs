@@ -46,6 +46,22 @@ pub enum FetchError {
 }
 
 impl FetchError {
+    /// The failure kind, a closed set (the `result` label of `a2a_guard_key_fetches_total`).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            FetchError::Connect => "connect",
+            FetchError::Timeout => "timeout",
+            FetchError::Status(_) => "status",
+            FetchError::TooLarge(_) => "too_large",
+            FetchError::Parse(_) => "parse",
+            FetchError::IssuerMismatch => "issuer_mismatch",
+            FetchError::RefusedUrl(_) => "refused_url",
+            FetchError::File => "file",
+            FetchError::NoKeys => "no_keys",
+        }
+    }
+
     fn from_reqwest(e: &reqwest::Error) -> FetchError {
         if e.is_timeout() {
             FetchError::Timeout

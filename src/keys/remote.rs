@@ -268,11 +268,13 @@ impl RemoteKeys {
             .hold_until
             .is_some_and(|t| tokio::time::Instant::now() < t)
         {
+            crate::metrics::kid_miss(&self.issuer, false);
             return None;
         }
         if let Some(rx) = &gate.inflight {
             return Some(rx.clone());
         }
+        crate::metrics::kid_miss(&self.issuer, true);
         let (done, rx) = tokio::sync::watch::channel(false);
         gate.inflight = Some(rx.clone());
         drop(gate);
@@ -385,7 +387,10 @@ impl RemoteKeys {
                         .collect();
                     tracing::info!(target: "a2a_guard::keys", issuer = %self.issuer, keys = new.len(),
                         added = ?added, removed = ?removed, "JWKS fetched");
+                    crate::metrics::key_set(&self.issuer, new.len(), now);
                 }
+                crate::metrics::key_fetch(&self.issuer, "ok");
+                crate::metrics::keys_stale(&self.issuer, false);
                 {
                     let mut status = lock(&self.status);
                     status.last_error = None;
@@ -411,6 +416,8 @@ impl RemoteKeys {
                     status.consecutive_failures
                 };
                 let serving = self.snapshot_state().is_some_and(|s| self.usable(&s));
+                crate::metrics::key_fetch(&self.issuer, e.kind());
+                crate::metrics::keys_stale(&self.issuer, serving);
                 tracing::warn!(target: "a2a_guard::keys", issuer = %self.issuer, source = %self.fetcher.describe(),
                     error = %e, failures, serving_last_known_good = serving, "JWKS fetch failed");
                 Err(e)
@@ -454,6 +461,8 @@ impl RemoteKeys {
             "issuer unreachable at start-up; serving keys from the snapshot file");
         let _swap = lock(&self.swap);
         if self.state.load().is_none() {
+            crate::metrics::key_set(&self.issuer, state.keys.len(), state.confirmed_at);
+            crate::metrics::keys_stale(&self.issuer, true);
             self.state.store(Some(Arc::new(state)));
         }
     }

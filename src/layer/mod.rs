@@ -87,7 +87,8 @@ pub(crate) struct LayerPresent(pub(crate) Arc<ChallengeConfig>);
 
 /// Where a component running inside the router (a route guard, an extractor) leaves the
 /// matched route template for the auth layer's audit event: the layer wraps the router, so it
-/// never sees axum's `MatchedPath` itself. Present only when an audit subscriber listens.
+/// never sees axum's `MatchedPath` itself. Present only when someone reads decisions (an
+/// audit subscriber, an observer, or the `metrics` feature).
 #[derive(Debug, Default)]
 pub(crate) struct RouteSlot(std::sync::OnceLock<Arc<str>>);
 

@@ -456,8 +456,12 @@ impl DpopConfig {
             .await
         {
             Ok(true) => Ok(()),
-            Ok(false) => Err(bad("the proof was already used")),
+            Ok(false) => {
+                crate::metrics::dpop_replay();
+                Err(bad("the proof was already used"))
+            }
             Err(e) => {
+                crate::metrics::dpop_replay_store_error();
                 tracing::warn!(target: "a2a_guard::dpop", error = %e, "replay store unavailable; refusing DPoP requests");
                 Err(AuthError::ReplayStoreUnavailable)
             }

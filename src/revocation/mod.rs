@@ -231,8 +231,12 @@ impl Revocations {
         if s.jtis.len() >= MAX_REVOKED_JTIS && !s.jtis.contains_key(jti) {
             return Err(RevocationError::Full);
         }
-        let e = s.jtis.entry(jti.to_owned()).or_insert(until);
-        *e = (*e).max(until);
+        let e = s.jtis.entry(jti.to_owned()).or_insert(i64::MIN);
+        if *e < until {
+            // New, or kept longer: counted once however often the shared store repeats it.
+            crate::metrics::revocation_added("jti");
+            *e = until;
+        }
         self.inner.any.store(true, Ordering::Release);
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
@@ -311,8 +315,11 @@ impl Revocations {
         }
         let e = s.epochs[who.index()]
             .entry(value.to_owned())
-            .or_insert(before);
-        *e = (*e).max(before);
+            .or_insert(i64::MIN);
+        if *e < before {
+            crate::metrics::revocation_added("epoch");
+            *e = before;
+        }
         self.inner.any.store(true, Ordering::Release);
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
@@ -325,6 +332,7 @@ impl Revocations {
 
     #[cfg(feature = "redis")]
     pub(crate) fn set_stale(&self, stale: bool) {
+        crate::metrics::revocation_stale(stale);
         self.inner.stale.store(stale, Ordering::Release);
     }
 

@@ -244,6 +244,7 @@ async fn run(
             }
             resync(&mut conn, &prefix, &local).await?;
             set(true, true);
+            crate::metrics::revocation_sync(true);
             local.set_stale(false);
             last_ok = tokio::time::Instant::now();
             let mut tick = tokio::time::interval(DEFAULT_RESYNC);
@@ -285,6 +286,7 @@ async fn run(
             last_ok = tokio::time::Instant::now();
         }
         set(false, false);
+        crate::metrics::revocation_sync(false);
         let bound = fail_closed_ms.load(std::sync::atomic::Ordering::Acquire);
         if bound > 0 && last_ok.elapsed() >= Duration::from_millis(bound) {
             local.set_stale(true);

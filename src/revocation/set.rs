@@ -137,6 +137,15 @@ impl SetReceiver {
 
     /// Verify and act on one SET (the request body). `Ok` is answered 202.
     pub async fn receive(&self, body: &[u8]) -> Result<Delivery, SetError> {
+        let result = self.deliver(body).await;
+        crate::metrics::set_received(match &result {
+            Ok(_) => "accepted",
+            Err(e) => e.code().unwrap_or("keys_unavailable"),
+        });
+        result
+    }
+
+    async fn deliver(&self, body: &[u8]) -> Result<Delivery, SetError> {
         if body.len() > MAX_SET_BYTES {
             return Err(SetError::InvalidRequest("the SET is too large"));
         }

@@ -261,20 +261,36 @@ pub(crate) fn is_compact_jws(token: &str) -> bool {
 
 impl<C: serde::de::DeserializeOwned + Send + Sync + 'static> Validator<C> {
     /// Introspect `token` (cached, one request per token). `Ok(Active)` carries the checked
-    /// principal.
+    /// principal. `hit` is set when the answer came from the cache.
     pub(crate) async fn introspect(
         &self,
         client: &IntrospectionClient,
         cache: &AnswerCache<C>,
         token: &str,
+        hit: &mut bool,
     ) -> Result<Arc<Verified<C>>, AuthError> {
         let d = digest::digest(&digest::SHA256, token.as_bytes());
         let mut key = [0u8; 32];
         key.copy_from_slice(d.as_ref());
+        let asked = std::sync::atomic::AtomicBool::new(false);
         let answer = cache
-            .try_get_with(key, async { self.ask(client, token).await.map(Arc::new) })
+            .try_get_with(key, async {
+                asked.store(true, std::sync::atomic::Ordering::Relaxed);
+                let answer = self.ask(client, token).await;
+                crate::metrics::introspection(match &answer {
+                    Ok((Answer::Active(_), _)) => "active",
+                    Ok((Answer::Inactive, _)) => "inactive",
+                    Err(_) => "error",
+                });
+                answer.map(Arc::new)
+            })
             .await
             .map_err(|e: Arc<AuthError>| (*e).clone())?;
+        if !asked.load(std::sync::atomic::Ordering::Relaxed) {
+            // Another caller's request (single flight) or a cached answer.
+            *hit = true;
+            crate::metrics::introspection_cache_hit();
+        }
         match &answer.0 {
             Answer::Active(v) => {
                 // The answer may be older than this request: the time rules again.

@@ -355,6 +355,19 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
 
     /// [`validate`](Self::validate), returning the shared verification record.
     pub(crate) async fn verify(&self, token: &str) -> Result<Arc<Verified<C>>, AuthError> {
+        let timer = crate::metrics::Timer::start();
+        let mut hit = false;
+        let result = self.verify_timed(token, &mut hit).await;
+        crate::metrics::validation(timer, hit);
+        result
+    }
+
+    /// [`verify`](Self::verify) without the timing; `hit` is set when a cache answered.
+    async fn verify_timed(
+        &self,
+        token: &str,
+        hit: &mut bool,
+    ) -> Result<Arc<Verified<C>>, AuthError> {
         let cfg = &*self.config;
         if token.len() > cfg.max_token_size {
             return Err(AuthError::TokenTooLarge {
@@ -364,11 +377,11 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
         #[cfg(feature = "client")]
         if let (Some(client), Some(cache)) = (&cfg.introspection, &self.introspected) {
             if !introspect::is_compact_jws(token) {
-                let v = self.introspect(client, cache, token).await?;
+                let v = self.introspect(client, cache, token, hit).await?;
                 revoked_since(cfg, &v)?;
                 return Ok(v);
             }
-            let v = self.verify_jwt(token).await?;
+            let v = self.verify_jwt(token, hit).await?;
             let settings = &client.settings;
             if settings.recheck_jwts
                 && cfg
@@ -376,12 +389,13 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
                     .get(v.issuer)
                     .is_some_and(|i| i.issuer == settings.issuer)
             {
-                match self.introspect(client, cache, token).await {
+                match self.introspect(client, cache, token, &mut false).await {
                     Ok(_) => {}
                     Err(AuthError::IntrospectionUnavailable { .. }) if settings.fail_open => {
                         client
                             .fail_opens
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        crate::metrics::introspection_fail_open();
                         tracing::warn!(target: "a2a_guard::introspection",
                             "introspection unavailable: verified JWT accepted (fail-open)");
                     }
@@ -390,11 +404,11 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
             }
             return Ok(v);
         }
-        self.verify_jwt(token).await
+        self.verify_jwt(token, hit).await
     }
 
     /// The JWT path of [`verify`](Self::verify): the verified-token cache, then the checks.
-    async fn verify_jwt(&self, token: &str) -> Result<Arc<Verified<C>>, AuthError> {
+    async fn verify_jwt(&self, token: &str, hit: &mut bool) -> Result<Arc<Verified<C>>, AuthError> {
         let cfg = &*self.config;
         let uncached = async {
             let v = self.verify_uncached(token).await?;
@@ -407,12 +421,15 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
         let Some((signed, key)) = token_cache::key(token) else {
             return uncached.await;
         };
+        let found = hit;
         if let Some(hit) = cache.get(&key)
             && *hit.signed == *signed
         {
             let issuer = &cfg.issuers[hit.issuer];
             let keys = issuer.keys.current()?;
             if keys.contains_fingerprint(&hit.key) {
+                crate::metrics::token_cache_lookup(true);
+                *found = true;
                 let p = &hit.principal;
                 checks::time_checks(cfg, p.registered(), p.scopes(), self.now())?;
                 // A revocation reaches tokens already in the cache on the very next request;
@@ -424,7 +441,9 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
             // The signing key was rotated out or revoked: verify from scratch.
             cache.invalidate(&key);
         }
+        crate::metrics::token_cache_lookup(false);
         let verified = Arc::new(self.verify_uncached(token).await?);
+        crate::metrics::token_cache_insert(verified.weight);
         cache.insert(key, verified.clone());
         revoked_since(cfg, &verified)?;
         Ok(verified)

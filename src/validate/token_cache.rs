@@ -123,11 +123,23 @@ pub(crate) type TokenCache<C> = moka::sync::Cache<Key, Arc<Verified<C>>, BuildDi
 /// A cache holding at most `max_bytes` of estimated entry heap (moka applies the bound at
 /// its housekeeping, every 64 operations or so).
 pub(crate) fn new<C: Send + Sync + 'static>(max_bytes: u64) -> TokenCache<C> {
-    moka::sync::Cache::builder()
+    let builder = moka::sync::Cache::builder()
         .max_capacity(max_bytes)
         .weigher(|_: &Key, v: &Arc<Verified<C>>| v.weight)
-        .expire_after(UntilExp)
-        .build_with_hasher(BuildDigestHasher::default())
+        .expire_after(UntilExp);
+    // Every removal (evicted, expired, invalidated, replaced) reaches the listener: the
+    // entries and bytes gauges go down by what the insert added.
+    #[cfg(feature = "metrics")]
+    let builder = builder.eviction_listener(|_, v: Arc<Verified<C>>, cause| {
+        use moka::notification::RemovalCause;
+        let evicted = match cause {
+            RemovalCause::Size => Some("size"),
+            RemovalCause::Expired => Some("expired"),
+            RemovalCause::Explicit | RemovalCause::Replaced => None,
+        };
+        crate::metrics::token_cache_remove(v.weight, evicted);
+    });
+    builder.build_with_hasher(BuildDigestHasher::default())
 }
 
 #[cfg(test)]

@@ -148,12 +148,13 @@ impl<C> AuthLayer<C> {
 
     /// Whether anyone reads decisions: an audit subscriber, an observer, or metrics.
     pub(crate) fn observing(&self) -> bool {
-        !self.observers.is_empty() || crate::audit::wanted()
+        !self.observers.is_empty() || crate::audit::wanted() || cfg!(feature = "metrics")
     }
 
     /// Hand one decision to everyone who reads it.
     pub(crate) fn decided(&self, decision: &Decision<'_>) {
         crate::audit::emit(decision);
+        crate::metrics::decision(decision.allowed, decision.reason, decision.template);
         for o in self.observers.iter() {
             o.on_decision(decision);
         }
