@@ -23,6 +23,7 @@
 #                                                (built with --features audit-file), verified
 #                                                with examples/audit_verify afterwards
 #   BIN=path                              another agent_api binary (e.g. an older build)
+#   PARTS="1 2"                           which parts to run
 #   QUIET_MAX_BUSY=0.25 QUIET_TRIES=20    before each round, wait (15 s a try) until other
 #                                         processes use < 25 % of all cores
 #   SKIP_BUILD=1                          use target/release/examples/agent_api as is
@@ -38,6 +39,7 @@ ROUNDS="${ROUNDS:-3}"
 STORM_CONNS="${STORM_CONNS:-32}"
 STORM_THREADS="${STORM_THREADS:-1}"
 MODES="${MODES:-off stderr file chain}"
+PARTS="${PARTS:-1 2}"
 QUIET_MAX_BUSY="${QUIET_MAX_BUSY:-0.25}"
 QUIET_TRIES="${QUIET_TRIES:-20}"
 OUT="${OUT:-$(mktemp -d /tmp/a2a-load.XXXXXX)}"
@@ -189,7 +191,9 @@ mode_setup() {
 }
 
 # ---- part 1: /whoami vs /health, per audit mode -----------------------------------------
-for mode in $MODES; do
+part1_modes=""
+case " $PARTS " in *" 1 "*) part1_modes="$MODES" ;; esac
+for mode in $part1_modes; do
   mode_setup "$mode"
   rm -f "$OUT"/audit.jsonl "$OUT"/audit.chain*
   start_server "$LEVEL" "$mode" "${MODE_ARGS[@]}"
@@ -226,6 +230,7 @@ for mode in $MODES; do
   rm -f "$OUT"/audit.jsonl "$OUT"/audit.chain*
 done
 
+if [[ " $PARTS " == *" 2 "* ]]; then
 # ---- part 2: p99 of valid /whoami during a kid-miss storm ---------------------------------
 STORM_LEVEL="${STORM_LEVEL:-info}"
 start_server "$STORM_LEVEL" "storm"
@@ -275,6 +280,7 @@ rotate_log
 storm_secs=$(( $(date +%s) - storm_t0 ))
 fetches=$(grep -c 'JWKS fetched' "$SERVER_LOG.kept" || true)
 stop_server
+fi
 
 # ---- summary ----------------------------------------------------------------------------
 cat <<EOF
@@ -304,6 +310,9 @@ request through the non-blocking, lossless writer); file = --audit-log (JSON lin
 --audit-chain (hash-chained, then verified). Targets (issue 15): /whoami ≥ 0.85× /health with
 audit on, and ≥ 0.95× /whoami with audit off.
 
+EOF
+if [[ " $PARTS " == *" 2 "* ]]; then
+cat <<EOF
 ### 2. p99 of valid GET /whoami during a storm of unknown-kid tokens
 
 storm: wrk -c $STORM_CONNS -t $STORM_THREADS -s scripts/load/storm.lua (fresh kid per request), RUST_LOG=$STORM_LEVEL
@@ -322,5 +331,8 @@ JWKS fetches by this server (its log, start-up included) over the ${storm_secs}s
 Target (issue 5): p99 during the storm ≤ 2× the p99 without it. The control row is the same
 shape of concurrent load without kid misses: on a 2-core machine shared by server and both
 load generators, part of any increase is plain CPU sharing.
+EOF
+fi
+cat <<EOF
 raw files: $OUT
 EOF

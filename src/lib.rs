@@ -78,6 +78,7 @@
 //! | `reqwest-middleware` | no | `client::AccessTokenMiddleware` for reqwest |
 //! | `metrics` | no | `metrics`: counters, gauges and histograms through the `metrics` facade (you install the recorder) |
 //! | `audit-file` | no | `audit_file`: a tamper-evident audit file (hash-chained JSON lines, HMAC key, rotation, `verify`) and its `tracing` layer |
+//! | `audit-json` | no | `audit::JsonLines`: a fast JSON-lines formatter for `tracing-subscriber`'s `fmt` layer (audit events at production cost) |
 //!
 //! ## Modules
 //!

@@ -247,11 +247,15 @@ pub fn describe() {
 
 /// An authorization decision of the auth layer. `route` is a route template or `None`.
 #[inline]
-pub(crate) fn decision(allowed: bool, reason: &'static str, route: Option<&str>) {
+pub(crate) fn decision(allowed: bool, reason: &'static str, route: Option<&std::sync::Arc<str>>) {
     #[cfg(feature = "metrics")]
     {
         let decision = if allowed { "allow" } else { "deny" };
-        let route = ::metrics::SharedString::from_owned(route.unwrap_or("").to_owned());
+        // The router's own template, shared (a reference count), not copied.
+        let route = match route {
+            Some(r) => ::metrics::SharedString::from_shared(r.clone()),
+            None => ::metrics::SharedString::const_str(""),
+        };
         counter!("a2a_guard_decisions_total", "decision" => decision, "reason" => reason, "route" => route)
             .increment(1);
     }

@@ -1,6 +1,7 @@
 //! [`Decision`] and [`DecisionObserver`]: the auth layer's decision as a value, for code that
 //! wants it without parsing log lines (SIEM export, custom counters, per-tenant alerts).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::layer::AuthContext;
@@ -40,7 +41,7 @@ pub struct Decision<'a> {
     pub(crate) method: &'a http::Method,
     pub(crate) path: &'a str,
     /// The matched route template (axum's `MatchedPath`), when a guard or extractor saw it.
-    pub(crate) template: Option<&'a str>,
+    pub(crate) template: Option<&'a Arc<str>>,
     pub(crate) ctx: Option<&'a AuthContext>,
     pub(crate) required: Option<&'a str>,
     pub(crate) elapsed: Duration,
@@ -83,7 +84,7 @@ impl<'a> Decision<'a> {
     /// The matched route template (`/customers/{region}`), when a route guard or extractor
     /// inside saw axum's `MatchedPath`. Bounded by the router's configuration.
     pub fn route(&self) -> Option<&'a str> {
-        self.template
+        self.template.map(|t| &**t)
     }
 
     /// The verified token's view, when the request carried a valid one (also on denials

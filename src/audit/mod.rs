@@ -18,10 +18,14 @@
 //! ```
 
 mod decision;
+#[cfg(any(feature = "audit-json", feature = "audit-file"))]
+pub(crate) mod json;
 
 use std::fmt;
 
 pub use decision::{Decision, DecisionObserver};
+#[cfg(feature = "audit-json")]
+pub use json::JsonLines;
 
 use crate::jwk::truncate;
 use crate::layer::AuthContext;
@@ -67,7 +71,7 @@ pub(crate) fn emit(d: &Decision<'_>) {
                 reason = d.reason,
                 status = d.status,
                 method = truncate(d.method.as_str(), MAX_FIELD),
-                route = truncate(d.template.unwrap_or(d.path), MAX_FIELD),
+                route = truncate(d.route().unwrap_or(d.path), MAX_FIELD),
                 path = truncate(d.path, MAX_FIELD),
                 iss = f(ctx.and_then(AuthContext::issuer)),
                 sub = f(ctx.and_then(AuthContext::subject)),

@@ -324,10 +324,7 @@ impl ChainWriter {
         event: &E,
     ) -> io::Result<Head> {
         let head = self.write_record(at, event, Kind::Event)?;
-        self.unsigned += 1;
-        if self.signer.is_some() && self.sign_every > 0 && self.unsigned >= self.sign_every {
-            self.checkpoint()?;
-        }
+        self.event_written()?;
         Ok(head)
     }
 
@@ -361,11 +358,43 @@ impl ChainWriter {
         Ok(Some(head))
     }
 
+    /// [`append_at`](Self::append_at) for an event already serialised as one JSON object
+    /// (the layer formats events on the caller's thread). `json` must be valid JSON: it goes
+    /// into the line as it is.
+    pub(crate) fn append_json_at(&mut self, at: SystemTime, json: &str) -> io::Result<Head> {
+        let head = self.write_record_with(at, Kind::Event, |buf| {
+            buf.extend_from_slice(json.as_bytes());
+            Ok(())
+        })?;
+        self.event_written()?;
+        Ok(head)
+    }
+
+    /// Counts an event record; signs a checkpoint when one is due.
+    fn event_written(&mut self) -> io::Result<()> {
+        self.unsigned += 1;
+        if self.signer.is_some() && self.sign_every > 0 && self.unsigned >= self.sign_every {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
     fn write_record<E: serde::Serialize + ?Sized>(
         &mut self,
         at: SystemTime,
         event: &E,
         kind: Kind,
+    ) -> io::Result<Head> {
+        self.write_record_with(at, kind, |buf| {
+            serde_json::to_writer(buf, event).map_err(io::Error::from)
+        })
+    }
+
+    fn write_record_with(
+        &mut self,
+        at: SystemTime,
+        kind: Kind,
+        serialise: impl FnOnce(&mut Vec<u8>) -> io::Result<()>,
     ) -> io::Result<Head> {
         if self.failed {
             return Err(io::Error::other(
@@ -376,8 +405,8 @@ impl ChainWriter {
         // Serialised before anything reaches the file: a failure here leaves the chain intact.
         let mut event_json = std::mem::take(&mut self.event_json);
         event_json.clear();
-        let serialised = serde_json::to_writer(&mut event_json, event);
-        let result = serialised.map_err(io::Error::from).and_then(|()| {
+        let serialised = serialise(&mut event_json);
+        let result = serialised.and_then(|()| {
             let mut hash = self.build_line(ts, &event_json);
             let mut rotate = kind == Kind::Event && self.rotation_due();
             if rotate && self.signer.is_some() && self.unsigned > 0 {

@@ -7,8 +7,6 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::thread::JoinHandle;
 use std::time::SystemTime;
 
-use serde_json::{Map, Value};
-use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::Context;
 
 use super::chain::ChainWriter;
@@ -23,7 +21,8 @@ pub const DEFAULT_ANCHOR_EVERY: u64 = 10_000;
 pub const ANCHOR_TARGET: &str = "a2a_guard::audit_file";
 
 enum Msg {
-    Record(SystemTime, Map<String, Value>),
+    /// The event as one JSON object, formatted on the caller's thread.
+    Record(SystemTime, String),
     Flush(mpsc::Sender<io::Result<Head>>),
     Shutdown,
 }
@@ -133,11 +132,22 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for AuditFileLayer {
         if meta.target() == ANCHOR_TARGET || !self.targets.iter().any(|t| t == meta.target()) {
             return;
         }
-        let mut fields = Map::new();
-        fields.insert("target".into(), meta.target().into());
-        fields.insert("level".into(), meta.level().as_str().into());
-        event.record(&mut JsonFields(&mut fields));
-        let msg = Msg::Record(SystemTime::now(), fields);
+        // Formatted here, straight into one string: no map, no string per field.
+        let mut json = String::with_capacity(512);
+        json.push_str("{\"target\":");
+        let _ = crate::audit::json::string(&mut json, meta.target());
+        json.push_str(",\"level\":\"");
+        json.push_str(meta.level().as_str());
+        json.push('"');
+        let mut fields = crate::audit::json::JsonFields::new(&mut json, true);
+        event.record(&mut fields);
+        if fields.result.is_err() {
+            // Writing to a String cannot fail; a Debug impl that errors is counted as a drop.
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        json.push('}');
+        let msg = Msg::Record(SystemTime::now(), json);
         let sent = if self.block {
             self.tx.send(msg).is_ok()
         } else {
@@ -149,33 +159,6 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for AuditFileLayer {
         if !sent {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
-    }
-}
-
-struct JsonFields<'a>(&'a mut Map<String, Value>);
-
-impl Visit for JsonFields<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0
-            .insert(field.name().into(), format!("{value:?}").into());
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().into(), value.into());
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().into(), value.into());
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name().into(), value.into());
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.insert(field.name().into(), value.into());
-    }
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.insert(field.name().into(), value.into());
-    }
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.0.insert(field.name().into(), value.to_string().into());
     }
 }
 
@@ -246,12 +229,12 @@ fn write_loop(mut w: ChainWriter, rx: Receiver<Msg>, dropped: &AtomicU64, every:
         };
         record_gap(&mut w, &mut error);
         match msg {
-            Msg::Record(at, fields) => {
+            Msg::Record(at, json) => {
                 if error.is_some() {
                     dropped.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
-                match w.append_at(at, &fields) {
+                match w.append_json_at(at, &json) {
                     Ok(head) => {
                         since_anchor += 1;
                         if every > 0 && since_anchor >= every {

@@ -93,8 +93,9 @@ pub(crate) struct LayerPresent(pub(crate) Arc<ChallengeConfig>);
 pub(crate) struct RouteSlot(std::sync::OnceLock<Arc<str>>);
 
 impl RouteSlot {
-    pub(crate) fn get(&self) -> Option<&str> {
-        self.0.get().map(|s| &**s)
+    /// The template itself, to share without copying (a metric label).
+    pub(crate) fn shared(&self) -> Option<&Arc<str>> {
+        self.0.get()
     }
 }
 

@@ -183,7 +183,7 @@ where
                         status: status.as_u16(),
                         method: &o.method,
                         path: o.uri.path(),
-                        template: o.slot.get(),
+                        template: o.slot.shared(),
                         ctx: ctx.as_ref(),
                         required: outcome.map(|g| &*g.required),
                         elapsed: o.started.elapsed(),
