@@ -99,6 +99,27 @@
 //! | `audit_file` | the tamper-evident audit file those events can go to (feature `audit-file`) |
 //! | [`testing`] | `TestIssuer` (feature `testing`) |
 //!
+//! ## Tracing spans
+//!
+//! Stable names and fields, so `tracing-opentelemetry` users get useful traces with no code:
+//!
+//! | span | target, level | fields |
+//! |---|---|---|
+//! | `a2a_guard.validate` | `a2a_guard::validate`, DEBUG | `cache` (`hit`/`miss`), `outcome` (`ok` or an [`AuthError::reason`]), `iss` |
+//! | `a2a_guard.keys.fetch` | `a2a_guard::keys`, INFO | `issuer`, `rediscover`, `result` (`ok` or the failure kind), `keys` (how many) |
+//! | `a2a_guard.oauth.request` | `a2a_guard::client`, INFO | `url` (the configured endpoint), `grant_type`, `status` (feature `client`: token, exchange, revocation and introspection requests) |
+//!
+//! No span carries a token, a secret or a `jti`. The per-request span is DEBUG so that a
+//! default `info` filter costs one level check; enable it for the tracing layer only:
+//!
+//! ```
+//! use tracing_subscriber::{filter::Targets, prelude::*};
+//! // In place of this fmt layer: `tracing_opentelemetry::layer().with_tracer(tracer)`.
+//! let traces = tracing_subscriber::fmt::layer()
+//!     .with_filter(Targets::new().with_target("a2a_guard", tracing::Level::DEBUG));
+//! let _subscriber = tracing_subscriber::registry().with(traces);
+//! ```
+//!
 //! Without tower, [`Validator::validate`] returns the principal or the [`AuthError`] whose
 //! [`status`](AuthError::status) and [`www_authenticate`](AuthError::www_authenticate) you
 //! send yourself.

@@ -119,6 +119,32 @@ impl Endpoint {
         dpop: bool,
         accept: &'static str,
     ) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, Vec<u8>), ClientError> {
+        use tracing::Instrument;
+        // Span `a2a_guard.oauth.request` (crate docs, "Tracing spans"): the endpoint is
+        // configuration, `grant_type` a closed set; never a token or a secret.
+        let grant = params
+            .iter()
+            .find(|(k, _)| *k == "grant_type")
+            .map_or("", |(_, v)| *v);
+        let span = tracing::info_span!(target: "a2a_guard::client", "a2a_guard.oauth.request",
+            url = %url, grant_type = grant, status = tracing::field::Empty);
+        let result = self
+            .post_form_inner(url, params, dpop, accept)
+            .instrument(span.clone())
+            .await;
+        if let Ok((status, _, _)) = &result {
+            span.record("status", status.as_u16());
+        }
+        result
+    }
+
+    async fn post_form_inner(
+        &self,
+        url: &reqwest::Url,
+        params: &[(&str, &str)],
+        dpop: bool,
+        accept: &'static str,
+    ) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, Vec<u8>), ClientError> {
         // Read (and for a key, sign) before building the body: the serializer must not live
         // across an await (it is not `Sync`), and nothing here awaits.
         let mut basic = None;

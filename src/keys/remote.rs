@@ -345,12 +345,28 @@ impl RemoteKeys {
     /// fetch is bounded by the fetch deadline, also with a user-supplied client.
     pub(crate) async fn refresh(&self, rediscover: bool) -> Result<Duration, FetchError> {
         let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
-        let fetched = tokio::time::timeout(
-            self.settings.fetch_deadline,
-            self.fetcher.fetch(&self.http, rediscover),
+        // Span `a2a_guard.keys.fetch` (crate docs, "Tracing spans").
+        let span = tracing::info_span!(target: "a2a_guard::keys", "a2a_guard.keys.fetch",
+            issuer = %self.issuer, rediscover, result = tracing::field::Empty,
+            keys = tracing::field::Empty);
+        let fetched = tracing::Instrument::instrument(
+            tokio::time::timeout(
+                self.settings.fetch_deadline,
+                self.fetcher.fetch(&self.http, rediscover),
+            ),
+            span.clone(),
         )
         .await
         .unwrap_or(Err(FetchError::Timeout));
+        match &fetched {
+            Ok(f) => {
+                span.record("result", "ok");
+                span.record("keys", f.keys.len());
+            }
+            Err(e) => {
+                span.record("result", e.kind());
+            }
+        }
         match fetched {
             Ok(fetched) => {
                 let now = self.now();

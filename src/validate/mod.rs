@@ -357,7 +357,31 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
     pub(crate) async fn verify(&self, token: &str) -> Result<Arc<Verified<C>>, AuthError> {
         let timer = crate::metrics::Timer::start();
         let mut hit = false;
-        let result = self.verify_timed(token, &mut hit).await;
+        // Span `a2a_guard.validate` (crate docs, "Tracing spans"): DEBUG, so a default
+        // `info` filter pays one level check per request and nothing else.
+        let span = tracing::debug_span!(target: "a2a_guard::validate", "a2a_guard.validate",
+            cache = tracing::field::Empty, outcome = tracing::field::Empty,
+            iss = tracing::field::Empty);
+        let result = if span.is_disabled() {
+            self.verify_timed(token, &mut hit).await
+        } else {
+            use tracing::Instrument;
+            let result = self
+                .verify_timed(token, &mut hit)
+                .instrument(span.clone())
+                .await;
+            span.record("cache", if hit { "hit" } else { "miss" });
+            match &result {
+                Ok(v) => {
+                    span.record("outcome", "ok");
+                    span.record("iss", v.principal.registered().iss.as_deref());
+                }
+                Err(e) => {
+                    span.record("outcome", e.reason());
+                }
+            }
+            result
+        };
         crate::metrics::validation(timer, hit);
         result
     }
