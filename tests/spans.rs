@@ -88,12 +88,18 @@ async fn spans_carry_stable_names_and_fields_and_no_secrets() {
     let f = &fetches[0];
     assert_eq!(f["issuer"], issuer.issuer());
     assert_eq!(f["result"], "ok");
-    assert_eq!(f["keys"], issuer.jwks()["keys"].as_array().unwrap().len().to_string());
+    assert_eq!(
+        f["keys"],
+        issuer.jwks()["keys"].as_array().unwrap().len().to_string()
+    );
 
     let token = issuer.token().sign();
     v.validate(&token).await.unwrap();
     v.validate(&token).await.unwrap();
-    assert_eq!(v.validate("not.a.token").await.unwrap_err().reason(), "malformed");
+    assert_eq!(
+        v.validate("not.a.token").await.unwrap_err().reason(),
+        "malformed"
+    );
     let checks = take("a2a_guard.validate");
     let seen: Vec<(&str, &str)> = checks
         .iter()
