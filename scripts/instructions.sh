@@ -3,6 +3,7 @@
 # scope-growth cases, printed as the markdown table BENCHMARKS.md shows. Not run by CI.
 #
 #   scripts/instructions.sh            # ≈ 2–3 min on 2 shared cores, after the release build
+#   BIN=/tmp/profile_validate scripts/instructions.sh   # a binary built elsewhere (a before)
 #
 # Each case runs `examples/profile_validate` twice under callgrind with two loop counts and
 # collects instructions only inside the measured loop (`--toggle-collect`), so per call =
@@ -13,9 +14,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-cargo build --release --quiet --example profile_validate
-bin="$CARGO_TARGET_DIR/release/examples/profile_validate"
+bin="${BIN:-}"
+if [ -z "$bin" ]; then
+    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+    cargo build --release --quiet --example profile_validate
+    bin="$CARGO_TARGET_DIR/release/examples/profile_validate"
+fi
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 
@@ -34,8 +38,8 @@ total() { awk '/^(summary|totals):/ { print $2; exit }' "$1"; }
 # verify FILE: inclusive instructions of the signature check (0 when it never ran).
 verify() {
     callgrind_annotate --inclusive=yes "$1" 2>/dev/null |
-        awk '/a2a_guard::jwk::VerifyingKey::verify[ (]/ { gsub(",", "", $1); print $1; found=1; exit }
-             END { if (!found) print 0 }'
+        awk '!found && /a2a_guard::jwk::VerifyingKey::verify[ (]/ { gsub(",", "", $1); found = $1 }
+             END { print found + 0 }'
 }
 
 # k VALUE: instructions in thousands, one decimal.
