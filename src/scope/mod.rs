@@ -169,6 +169,10 @@ fn after(s: &Scope, offset: usize) -> &[u8] {
     &s.as_str().as_bytes()[offset..]
 }
 
+/// Up to this many scopes, [`ScopeSet::covers`] and [`ScopeSet::temporal`] walk the set
+/// instead of searching it.
+const SHORT_SET: usize = 16;
+
 /// [`BYTE_CLASS`]: an RFC 6749 §3.3 scope-token byte.
 const TOKEN_BYTE: u8 = 1;
 /// [`BYTE_CLASS`]: the separator between scope tokens.
@@ -575,12 +579,13 @@ impl ScopeSet {
     /// Whether some granted scope covers `required`, directly or through `rules`.
     /// Temporal scopes restrict; they never grant.
     ///
-    /// Without implication rules this walks the required scope's segments through the sorted
-    /// set by binary search (the exact segment, then `*`), so its cost grows with the log of
-    /// the set's size, not the size. Implication rules rewrite granted scopes, so with any
-    /// configured each granted scope is tried in turn.
+    /// Without implication rules, in a set of more than 16 scopes, this walks the required
+    /// scope's segments through the sorted set by binary search (the exact segment, then
+    /// `*`), so its cost grows with the log of the set's size, not the size. Implication
+    /// rules rewrite granted scopes, so with any configured each granted scope is tried in
+    /// turn, as in a small set.
     pub fn covers(&self, required: &Scope, rules: &ScopeRules) -> bool {
-        if rules.implications.is_empty() {
+        if rules.implications.is_empty() && self.scopes.len() > SHORT_SET {
             return sorted_cover(
                 &self.scopes,
                 0,
@@ -588,6 +593,12 @@ impl ScopeSet {
                 false,
                 rules.wildcard_only,
             );
+        }
+        if rules.implications.is_empty() {
+            // A short walk is cheaper than the search in a small set.
+            return (self.scopes.iter())
+                .filter(|g| !g.is_temporal())
+                .any(|g| segments_cover(g.segments(), required, rules.wildcard_only));
         }
         self.scopes.iter().filter(|g| !g.is_temporal()).any(|g| {
             let segs: Vec<&str> = g.segments().collect();
@@ -612,11 +623,17 @@ impl ScopeSet {
     /// The temporal scopes carried (`temporal:…`), parsed. An unknown `temporal:` scope is an
     /// error, never ignored.
     pub fn temporal(&self) -> impl Iterator<Item = Result<TemporalScope, &Scope>> {
-        // Sorted: the `temporal:` scopes are one run, found by binary search (a cache hit
-        // re-checks them on every request, so this must not walk the whole set).
-        let start = self
-            .scopes
-            .partition_point(|s| s.as_str() < TEMPORAL_PREFIX);
+        // Sorted: the `temporal:` scopes are one run, found by binary search in a large set
+        // (a cache hit re-checks them on every request, so this must not walk the whole
+        // set); a short walk is cheaper than the search in a small one.
+        let start = if self.scopes.len() <= SHORT_SET {
+            (self.scopes.iter())
+                .position(Scope::is_temporal)
+                .unwrap_or(self.scopes.len())
+        } else {
+            self.scopes
+                .partition_point(|s| s.as_str() < TEMPORAL_PREFIX)
+        };
         let len = self.scopes[start..].partition_point(Scope::is_temporal);
         self.scopes[start..start + len]
             .iter()
@@ -787,25 +804,32 @@ mod tests {
 
     #[test]
     fn temporal_and_contains_find_their_run() {
-        let set =
-            ScopeSet::parse("temporal temporal:2h temporal:9 temporal;x temporal:1h zz").unwrap();
-        let temporal: Vec<_> = set
-            .temporal()
-            .map(|t| t.map_err(Scope::to_string))
-            .collect();
-        assert_eq!(
-            temporal,
-            [
-                Ok(TemporalScope::WithinSecs(3600)),
-                Ok(TemporalScope::WithinSecs(7200)),
-                Err("temporal:9".to_owned())
-            ]
-        );
-        for s in set.iter() {
-            assert!(set.contains(s.as_str()));
+        // A short set (walked) and a long one (searched).
+        for padding in [0, 40] {
+            let mut claim = "temporal temporal:2h temporal:9 temporal;x temporal:1h zz".to_owned();
+            for i in 0..padding {
+                claim.push_str(&format!(" a{i} temporal;{i} u{i}"));
+            }
+            let set = ScopeSet::parse(&claim).unwrap();
+            let temporal: Vec<_> = set
+                .temporal()
+                .map(|t| t.map_err(Scope::to_string))
+                .collect();
+            assert_eq!(
+                temporal,
+                [
+                    Ok(TemporalScope::WithinSecs(3600)),
+                    Ok(TemporalScope::WithinSecs(7200)),
+                    Err("temporal:9".to_owned())
+                ],
+                "{padding}"
+            );
+            for s in set.iter() {
+                assert!(set.contains(s.as_str()));
+            }
+            assert!(!set.contains("temporal:3h"));
+            assert!(!set.contains("z"));
         }
-        assert!(!set.contains("temporal:3h"));
-        assert!(!set.contains("z"));
     }
 
     /// The set as the rule states it: split on spaces, every byte checked, sorted, deduplicated.
@@ -879,6 +903,9 @@ mod tests {
             let fast = set.covers(&required_scope, &rules);
             proptest::prop_assert_eq!(fast, set.covers_linear(&required_scope, &rules));
             proptest::prop_assert_eq!(fast, naive_covers(&set, &required, wildcard_only));
+            // The search itself, whatever the set's size.
+            let searched = sorted_cover(&set.scopes, 0, &required, false, wildcard_only);
+            proptest::prop_assert_eq!(searched, fast);
         }
 
         #[test]
