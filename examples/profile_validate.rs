@@ -23,6 +23,17 @@
 //! ```text
 //! `hit-denylist`: cache hits with a deny-list holding 10 000 `jti`s and 1 000 subject epochs
 //! (none matching the token), so every check takes the read lock and looks up.
+//!
+//! `PROFILE_SCOPES=N` (any mode): the token carries N generated scopes instead of the usual
+//! five (issue 16's scope-growth cases, `scripts/instructions.sh`).
+//!
+//! ```text
+//! PROFILE_SCOPES=1000 valgrind --tool=callgrind target/release/examples/profile_validate uncached ES256 20
+//! PROFILE_SCOPES=1000 valgrind --tool=callgrind target/release/examples/profile_validate match ES256 20000
+//! ```
+//! `match`: no validation; `ScopeSet::satisfies` of a three-scope requirement (one covered
+//! through the hierarchy, one through a wildcard, one exactly) against the `PROFILE_SCOPES`
+//! set (default 10).
 
 use a2a_guard::jwk::KeySet;
 use a2a_guard::testing::TestIssuer;
@@ -38,6 +49,16 @@ fn main() {
         .parse()
         .expect("algorithm");
     let n: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
+    let scope_count: Option<usize> = std::env::var("PROFILE_SCOPES")
+        .ok()
+        .map(|v| v.parse().expect("PROFILE_SCOPES is a number"));
+    let default_scopes =
+        "read:customers:eu read:orders write:reports execute:payment delegate:analysis";
+    let scopes = scope_count.map_or_else(|| default_scopes.to_owned(), generated_scopes);
+    if mode == "match" {
+        match_loop(&generated_scopes(scope_count.unwrap_or(10)), n);
+        return;
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -49,9 +70,13 @@ fn main() {
             .await
             .expect("issuer");
         let keys = KeySet::from_value(&issuer.jwks()).expect("keys");
-        let b = Validator::builder()
+        let mut b = Validator::builder()
             .issuer_keys(issuer.issuer(), keys)
             .audience(issuer.audience());
+        if scope_count.is_some() {
+            // A thousand scopes make a ≈ 27 KB token, over the default cap.
+            b = b.max_token_size(1 << 20);
+        }
         if mode == "uncached-typed" {
             // A typed claims struct (`claims::<T>()`) instead of the default JSON map.
             #[derive(Clone, serde::Deserialize)]
@@ -70,19 +95,15 @@ fn main() {
                 .alg(alg)
                 .subject("agent:analysis-specialist-7f3a9c")
                 .claim("client_id", "orchestrator-prod-eu-west-1")
-                .scope(
-                    "read:customers:eu read:orders write:reports execute:payment delegate:analysis",
-                )
+                .scope(scopes.as_str())
                 .claim("act", serde_json::json!({"sub": "agent:orchestrator-prod"}))
                 .claim("tenant", "acme-industries-eu")
                 .sign();
-            for _ in 0..n {
-                std::hint::black_box(
-                    v.validate(std::hint::black_box(&token))
-                        .await
-                        .expect("valid"),
-                );
-            }
+            drive(n, || async {
+                v.validate(std::hint::black_box(&token))
+                    .await
+                    .expect("valid")
+            });
             return;
         }
         let v = if mode == "hit-denylist" {
@@ -112,7 +133,7 @@ fn main() {
             .alg(alg)
             .subject("agent:analysis-specialist-7f3a9c")
             .claim("client_id", "orchestrator-prod-eu-west-1")
-            .scope("read:customers:eu read:orders write:reports execute:payment delegate:analysis")
+            .scope(scopes.as_str())
             .claim("act", serde_json::json!({"sub": "agent:orchestrator-prod"}))
             .claim("tenant", "acme-industries-eu")
             .claim("jti", "4f0c2a9e-7d3b-4c61-9a8e-2b5d7f1e3c90")
@@ -127,20 +148,84 @@ fn main() {
                 )
                 .layer(v.layer());
             let auth = format!("Bearer {token}");
-            for _ in 0..n {
+            drive(n, || async {
                 let req = http::Request::get("/whoami").header("authorization", &auth);
                 let req = req.body(axum::body::Body::empty()).expect("request");
-                std::hint::black_box(app.clone().oneshot(req).await.expect("response"));
-            }
+                app.clone().oneshot(req).await.expect("response")
+            });
             return;
         }
-        for _ in 0..n {
-            std::hint::black_box(
-                v.validate(std::hint::black_box(&token))
-                    .await
-                    .expect("valid"),
-            );
+        drive(n, || async {
+            v.validate(std::hint::black_box(&token))
+                .await
+                .expect("valid")
+        });
+    });
+}
+
+/// The measured loop. `scripts/instructions.sh` counts instructions only inside it
+/// (`valgrind --tool=callgrind --toggle-collect='profile_validate::drive*'`), so the test
+/// issuer's key generation and the runtime's start-up stay out of the figures. Each call's
+/// future is polled here, with a no-op waker, so that the loop is a function of its own
+/// (an `async fn` would be inlined into `main`'s); none of the measured calls waits.
+#[inline(never)]
+fn drive<T, F: std::future::Future<Output = T>>(n: usize, mut call: impl FnMut() -> F) {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    for _ in 0..n {
+        let fut = std::pin::pin!(call());
+        match fut.poll(&mut cx) {
+            std::task::Poll::Ready(out) => {
+                std::hint::black_box(out);
+            }
+            std::task::Poll::Pending => panic!("a measured call waited"),
         }
+    }
+}
+
+/// [`drive`] for a synchronous call.
+#[inline(never)]
+fn drive_sync(n: usize, mut call: impl FnMut()) {
+    for _ in 0..n {
+        call();
+    }
+}
+
+/// `n` realistic scopes: verbs over numbered resources, some with a region, some wildcards,
+/// in no particular order (the set sorts them), the last a temporal restriction.
+fn generated_scopes(n: usize) -> String {
+    const VERBS: [&str; 4] = ["read", "write", "execute", "delegate"];
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n.saturating_sub(1) {
+        let k = (i * 7919) % n.max(1);
+        let verb = VERBS[k % VERBS.len()];
+        out.push(match k % 5 {
+            0 => format!("{verb}:customers{k}:eu"),
+            1 => format!("{verb}:*:archive{k}"),
+            _ => format!("{verb}:resource{k}"),
+        });
+    }
+    if n > 0 {
+        out.push("temporal:8h".to_owned());
+    }
+    out.join(" ")
+}
+
+/// `match` mode: one requirement of three scopes against a granted set, `n` times.
+fn match_loop(granted: &str, n: usize) {
+    use a2a_guard::scope::{ScopeRequirement, ScopeRules, ScopeSet};
+    let set = ScopeSet::parse(granted).expect("scopes");
+    let count = set.len();
+    // Covered through the hierarchy, through a wildcard and exactly (`generated_scopes` holds
+    // `read:customers0:eu`, `execute:*:archive6` and `execute:resource2` from 10 scopes up).
+    let req = ScopeRequirement::all([
+        "read:customers0:eu:invoices",
+        "execute:orders:archive6",
+        "execute:resource2",
+    ]);
+    let rules = ScopeRules::new();
+    drive_sync(n, || {
+        let held = std::hint::black_box(&set).satisfies(std::hint::black_box(&req), &rules);
+        assert!(held, "the requirement holds against {count} scopes");
     });
 }
 
