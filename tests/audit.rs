@@ -1,6 +1,9 @@
 //! Exactly one audit event per decision, with the fields security teams read, never the token.
 #![cfg(feature = "testing")]
 
+mod common;
+
+use common::Fields;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -11,26 +14,11 @@ use axum::body::Body;
 use axum::routing::get;
 use http::Request;
 use tower::ServiceExt;
-use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 
 type Events = Arc<Mutex<Vec<BTreeMap<String, String>>>>;
 
 struct Capture(Events);
-
-struct Fields(BTreeMap<String, String>);
-
-impl Visit for Fields {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().to_owned(), value.to_string());
-    }
-}
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {

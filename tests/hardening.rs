@@ -3,6 +3,9 @@
 //! failed before its fix.
 #![cfg(feature = "testing")]
 
+mod common;
+
+use common::Fields;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -17,7 +20,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{Request, Response};
 use serde_json::json;
 use tower::ServiceExt;
-use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 
 async fn validator(issuer: &TestIssuer) -> Validator {
@@ -250,17 +252,6 @@ async fn only_real_grpc_content_types_get_grpc_rejections() {
 type Events = Arc<Mutex<Vec<BTreeMap<String, String>>>>;
 
 struct Capture(Events);
-
-struct Fields(BTreeMap<String, String>);
-
-impl Visit for Fields {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-}
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {

@@ -7,35 +7,21 @@
 //! interest is process-wide.
 #![cfg(all(feature = "testing", feature = "client"))]
 
+mod common;
+
+use common::Fields;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use a2a_guard::Validator;
 use a2a_guard::client::{ClientCredentials, Secret};
 use a2a_guard::testing::TestIssuer;
-use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
 /// Closed spans: name and every field recorded on them.
 type Spans = Arc<Mutex<Vec<(String, BTreeMap<String, String>)>>>;
-
-struct Fields(BTreeMap<String, String>);
-impl Visit for Fields {
-    fn record_debug(&mut self, f: &Field, v: &dyn std::fmt::Debug) {
-        self.0.insert(f.name().into(), format!("{v:?}"));
-    }
-    fn record_str(&mut self, f: &Field, v: &str) {
-        self.0.insert(f.name().into(), v.into());
-    }
-    fn record_u64(&mut self, f: &Field, v: u64) {
-        self.0.insert(f.name().into(), v.to_string());
-    }
-    fn record_bool(&mut self, f: &Field, v: bool) {
-        self.0.insert(f.name().into(), v.to_string());
-    }
-}
 
 struct Capture(Spans);
 

@@ -60,3 +60,17 @@ pub fn tempdir() -> TestDir {
             .expect("a temporary directory"),
     )
 }
+
+/// Every field of a `tracing` event or span as text, by name: strings as they are,
+/// everything else as its `Debug` form (`401`, `true`).
+#[derive(Debug, Default)]
+pub struct Fields(pub std::collections::BTreeMap<String, String>);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(field.name().to_owned(), format!("{value:?}"));
+    }
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+}
