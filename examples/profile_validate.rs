@@ -8,6 +8,7 @@
 //! valgrind --tool=callgrind target/release/examples/profile_validate hit RS256 200000
 //! valgrind --tool=callgrind target/release/examples/profile_validate stack RS256 100000
 //! valgrind --tool=callgrind target/release/examples/profile_validate bare RS256 100000
+//! valgrind --tool=callgrind target/release/examples/profile_validate layer RS256 100000
 //! valgrind --tool=callgrind target/release/examples/profile_validate hit-denylist RS256 200000
 //! ```
 //! valgrind --tool=callgrind target/release/examples/profile_validate stack-text RS256 100000
@@ -22,8 +23,14 @@
 //! the audit event itself, writer thread included, without the terminal.
 //!
 //! ```text
-//! `bare`: the `stack` router and request without the layer and the scope guard; `stack`
-//! minus `bare` is what the layer costs on a cache hit, net of axum and the handler.
+//! `bare`: the `stack` router and request without the layer and the scope guard; `layer`:
+//! with the layer and without the guard. `layer` minus `bare` is what the layer costs on a
+//! cache hit, net of axum and the handler; `stack` minus `layer` is the scope guard.
+//!
+//! `PROFILE_KEYS=N` (any mode): the issuer's key set holds N keys (N − 1 others before the
+//! signing one); `PROFILE_ISSUERS=N`: N issuers are configured (N − 1 others first).
+//! `churn`: 200 distinct tokens in turn through a cache with room for about 50, so every
+//! call misses, verifies, inserts and evicts (a working set larger than the cache).
 //!
 //! `hit-denylist`: cache hits with a deny-list holding 10 000 `jti`s and 1 000 subject epochs
 //! (none matching the token), so every check takes the read lock and looks up.
@@ -73,8 +80,29 @@ fn main() {
             .start()
             .await
             .expect("issuer");
-        let keys = KeySet::from_value(&issuer.jwks()).expect("keys");
-        let mut b = Validator::builder()
+        // PROFILE_KEYS=N: the issuer's set holds N − 1 other keys of the same algorithm
+        // before the signing one. PROFILE_ISSUERS=N: N − 1 other issuers are configured
+        // before the token's.
+        let mut jwks = issuer.jwks();
+        let extra_keys = env_count("PROFILE_KEYS").saturating_sub(1);
+        if let Some(list) = jwks["keys"].as_array_mut() {
+            for i in 0..extra_keys {
+                let other =
+                    a2a_guard::testing::SigningKey::generate(alg).with_kid(format!("other-{i}"));
+                list.insert(0, other.public_jwk());
+            }
+        }
+        let keys = KeySet::from_value(&jwks).expect("keys");
+        let mut b = Validator::builder();
+        for i in 0..env_count("PROFILE_ISSUERS").saturating_sub(1) {
+            let other = a2a_guard::testing::SigningKey::generate(alg);
+            let set = serde_json::json!({ "keys": [other.public_jwk()] });
+            b = b.issuer_keys(
+                format!("https://issuer-{i}.example"),
+                KeySet::from_value(&set).expect("keys"),
+            );
+        }
+        let mut b = b
             .issuer_keys(issuer.issuer(), keys)
             .audience(issuer.audience());
         if scope_count.is_some() {
@@ -126,6 +154,9 @@ fn main() {
                 .expect("revoke");
             }
             b.revocations(r).build().await
+        } else if mode == "churn" {
+            // Room for about a quarter of the working set: every call misses and evicts.
+            b.token_cache_bytes(256 * 1024).build().await
         } else if mode != "uncached" {
             b.build().await
         } else {
@@ -142,11 +173,15 @@ fn main() {
             .claim("tenant", "acme-industries-eu")
             .claim("jti", "4f0c2a9e-7d3b-4c61-9a8e-2b5d7f1e3c90")
             .sign();
-        if mode.starts_with("stack") || mode == "bare" {
+        if mode.starts_with("stack") || mode == "bare" || mode == "layer" {
             use tower::ServiceExt;
             let guard = a2a_guard::RequireScopes::all(["read:orders"]);
             let app = if mode == "bare" {
                 axum::Router::new().route("/whoami", axum::routing::get(|| async { "ok" }))
+            } else if mode == "layer" {
+                axum::Router::new()
+                    .route("/whoami", axum::routing::get(|| async { "ok" }))
+                    .layer(v.layer())
             } else {
                 axum::Router::new()
                     .route(
@@ -163,12 +198,41 @@ fn main() {
             });
             return;
         }
+        if mode == "churn" {
+            // A working set of 200 distinct tokens, in turn, through a cache holding ≈ 50.
+            let tokens: Vec<String> = (0..200)
+                .map(|i| {
+                    issuer
+                        .token()
+                        .alg(alg)
+                        .subject("agent:analysis-specialist-7f3a9c")
+                        .claim("client_id", "orchestrator-prod-eu-west-1")
+                        .scope(scopes.as_str())
+                        .claim("act", serde_json::json!({"sub": "agent:orchestrator-prod"}))
+                        .claim("tenant", "acme-industries-eu")
+                        .claim("jti", format!("4f0c2a9e-7d3b-4c61-9a8e-{i:012}"))
+                        .sign()
+                })
+                .collect();
+            let mut i = 0;
+            drive(n, || {
+                i = (i + 1) % tokens.len();
+                let t = &tokens[i];
+                async { v.validate(std::hint::black_box(t)).await.expect("valid") }
+            });
+            return;
+        }
         drive(n, || async {
             v.validate(std::hint::black_box(&token))
                 .await
                 .expect("valid")
         });
     });
+}
+
+/// A count from the environment (default 1).
+fn env_count(name: &str) -> usize {
+    std::env::var(name).map_or(1, |v| v.parse().expect("a number"))
 }
 
 /// The measured loop. `scripts/instructions.sh` counts instructions only inside it

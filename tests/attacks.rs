@@ -1774,6 +1774,13 @@ async fn oversized_tokens_and_headers_are_capped() {
         ),
         case("1 MiB of token68", "a".repeat(1 << 20), too_large.clone()),
         case("1 MiB of dots", ".".repeat(1 << 20), too_large),
+        // Framing comes first, whatever the size: the layer's fast path refuses a token it
+        // did not check for size, and must still report the characters.
+        case(
+            "over the cap, with a quote",
+            format!("\"{over}\""),
+            Want::Request("the token has characters outside token68"),
+        ),
     ];
     run(&app, cases).await;
 }

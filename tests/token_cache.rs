@@ -129,6 +129,14 @@ async fn a_cached_signature_on_another_payload_is_not_a_hit() {
         v.validate(&forged).await.unwrap_err(),
         AuthError::InvalidSignature
     );
+    // The real signed part under another signature: the signature's keyed tag differs, so
+    // not a hit either, and the full check refuses it.
+    let (_, other_sig) = forged_payload.rsplit_once('.').unwrap();
+    let resigned = format!("{real_signed}.{other_sig}");
+    assert_eq!(
+        v.validate(&resigned).await.unwrap_err(),
+        AuthError::InvalidSignature
+    );
     assert!(
         v.validate(&real)
             .await

@@ -79,8 +79,9 @@ pub struct AuthContext {
     claims_type: &'static str,
 }
 
-/// Put into every request by [`AuthService`], authenticated or not: lets route guards and
-/// extractors tell "no token" from "no auth layer in front" (a wiring mistake).
+/// Put by [`AuthService`] into every request it passes on without a token (an optional
+/// layer); an authenticated request carries an [`AuthContext`] instead. Either lets route
+/// guards and extractors tell "no token" from "no auth layer in front" (a wiring mistake).
 /// Carries the layer's challenge settings for the rejections of unauthenticated requests.
 #[derive(Debug, Clone)]
 pub(crate) struct LayerPresent(pub(crate) Arc<ChallengeConfig>);

@@ -68,16 +68,49 @@ pub(crate) async fn check(
     token: &str,
     parts: &RequestRef<'_>,
 ) -> Result<(), AuthError> {
-    let cnf = cnf.cloned().unwrap_or_default();
+    let jkt = match check_certificate(cnf, parts)? {
+        Some(jkt) => jkt,
+        None => return bearer_binding(scheme),
+    };
+    match scheme {
+        Scheme::Bearer => Err(AuthError::ProofOfPossession(
+            "a DPoP-bound token must be sent with the DPoP scheme",
+        )),
+        Scheme::Dpop => dpop.verify(jkt, token, parts).await,
+    }
+}
+
+/// [`check`] for a request sent with the `Bearer` scheme, which never waits (no DPoP proof
+/// to look up in a replay store): the layer's synchronous path.
+pub(crate) fn check_bearer(
+    cnf: Option<&Confirmation>,
+    parts: &RequestRef<'_>,
+) -> Result<(), AuthError> {
+    match check_certificate(cnf, parts)? {
+        Some(_) => Err(AuthError::ProofOfPossession(
+            "a DPoP-bound token must be sent with the DPoP scheme",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The RFC 8705 certificate binding, if the token has one; returns the DPoP key thumbprint
+/// the token is bound to, if any.
+fn check_certificate<'c>(
+    cnf: Option<&'c Confirmation>,
+    parts: &RequestRef<'_>,
+) -> Result<Option<&'c str>, AuthError> {
+    let Some(cnf) = cnf else { return Ok(None) };
     if let Some(x5t) = &cnf.x5t_s256 {
         mtls::check(x5t, parts)?;
     }
-    match (&cnf.jkt, scheme) {
-        (Some(_), Scheme::Bearer) => Err(AuthError::ProofOfPossession(
-            "a DPoP-bound token must be sent with the DPoP scheme",
-        )),
-        (None, Scheme::Dpop) => Err(AuthError::ProofOfPossession("the token is not DPoP-bound")),
-        (Some(jkt), Scheme::Dpop) => dpop.verify(jkt, token, parts).await,
-        (None, Scheme::Bearer) => Ok(()),
+    Ok(cnf.jkt.as_deref())
+}
+
+/// A token bound to no DPoP key, sent with `scheme`.
+fn bearer_binding(scheme: Scheme) -> Result<(), AuthError> {
+    match scheme {
+        Scheme::Bearer => Ok(()),
+        Scheme::Dpop => Err(AuthError::ProofOfPossession("the token is not DPoP-bound")),
     }
 }

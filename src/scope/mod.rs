@@ -108,7 +108,7 @@ impl Scope {
     /// assert!(!Scope::new("*").covers(&Scope::new("admin")));
     /// ```
     pub fn covers(&self, required: &Scope) -> bool {
-        segments_cover(self.segments(), required, false)
+        text_covers(self.as_str(), required.as_str(), false)
     }
 
     /// Whether this is a `temporal:` scope.
@@ -164,6 +164,32 @@ fn segments_cover<'a>(
         }
     }
     concrete || wildcard_only
+}
+
+/// [`segments_cover`] on the two texts, without splitting them: segment by segment, a
+/// granted `*` skips one required segment, any other granted segment must equal the
+/// required one; the granted scope must run out first (or together).
+fn text_covers(granted: &str, required: &str, wildcard_only: bool) -> bool {
+    let (g, r) = (granted.as_bytes(), required.as_bytes());
+    let end = |s: &[u8], from: usize| {
+        (s[from..].iter().position(|&b| b == SEPARATOR as u8)).map_or(s.len(), |n| from + n)
+    };
+    let (mut i, mut j, mut concrete) = (0, 0, false);
+    loop {
+        let (ge, re) = (end(g, i), end(r, j));
+        match &g[i..ge] {
+            b"*" => {}
+            segment if *segment == r[j..re] => concrete = true,
+            _ => return false,
+        }
+        if ge == g.len() {
+            return concrete || wildcard_only;
+        }
+        if re == r.len() {
+            return false;
+        }
+        (i, j) = (ge + 1, re + 1);
+    }
 }
 
 /// The bytes of `s` after the `offset` already matched.
@@ -440,7 +466,7 @@ impl ScopeSet {
             // A short walk is cheaper than the search in a small set.
             return (self.scopes.iter())
                 .filter(|g| !g.is_temporal())
-                .any(|g| segments_cover(g.segments(), required, rules.wildcard_only));
+                .any(|g| text_covers(g.as_str(), required.as_str(), rules.wildcard_only));
         }
         self.scopes.iter().filter(|g| !g.is_temporal()).any(|g| {
             let segs: Vec<&str> = g.segments().collect();
@@ -729,6 +755,16 @@ mod tests {
             proptest::prop_assert_eq!(parsed(&claim), naive_parse(&claim));
             let dup = format!("{claim} {claim}");
             proptest::prop_assert_eq!(parsed(&dup), naive_parse(&dup));
+        }
+
+        #[test]
+        fn text_walk_agrees_with_the_segment_rule(
+            granted in scope_text(),
+            required in scope_text(),
+            wildcard_only in proptest::bool::ANY,
+        ) {
+            let rule = segments_cover(granted.split(':'), &Scope::new(required.as_str()), wildcard_only);
+            proptest::prop_assert_eq!(text_covers(&granted, &required, wildcard_only), rule);
         }
 
         #[test]

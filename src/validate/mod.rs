@@ -60,7 +60,8 @@ use crate::keys::IssuerKeys;
 use crate::scope::BusinessHours;
 use crate::scope::ScopeSet;
 use crate::{Algorithm, AuthError};
-use token_cache::{TokenCache, Verified};
+use token_cache::TokenCache;
+pub(crate) use token_cache::Verified;
 
 /// The source of "now" for claim checks. Inject one in tests; the default is the system clock.
 ///
@@ -355,6 +356,86 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
 
     /// [`validate`](Self::validate), returning the shared verification record.
     pub(crate) async fn verify(&self, token: &str) -> Result<Arc<Verified<C>>, AuthError> {
+        let mut missed = None;
+        if let Some(answer) = self.verify_hit(token, &mut missed) {
+            return answer;
+        }
+        self.verify_slow(token, missed).await
+    }
+
+    /// The synchronous part of [`verify`](Self::verify): the answer when the verified-token
+    /// cache has the token (or the size check refuses it), `None` when the rest must run.
+    /// `missed` is set to the cache key when the cache was searched and missed, so the rest
+    /// does not search again. Not taken while the `a2a_guard.validate` span is enabled (the
+    /// full path records it) or with introspection configured.
+    pub(crate) fn verify_hit(
+        &self,
+        token: &str,
+        missed: &mut Option<token_cache::Key>,
+    ) -> Option<Result<Arc<Verified<C>>, AuthError>> {
+        let cfg = &*self.config;
+        if token.len() > cfg.max_token_size {
+            return Some(Err(AuthError::TokenTooLarge {
+                limit: cfg.max_token_size,
+            }));
+        }
+        #[cfg(feature = "client")]
+        if cfg.introspection.is_some() {
+            return None;
+        }
+        if tracing::enabled!(target: "a2a_guard::validate", tracing::Level::DEBUG) {
+            return None;
+        }
+        let timer = crate::metrics::Timer::start();
+        let cache = self.cache.as_ref()?;
+        let (signed, key) = cache.key(token)?;
+        let Some(answer) = self.cached(cache, signed, key) else {
+            *missed = Some(key);
+            return None;
+        };
+        crate::metrics::validation(timer, true);
+        Some(answer)
+    }
+
+    /// A cache hit with its checks, or `None`. An entry whose signing key is no longer held
+    /// is dropped.
+    fn cached(
+        &self,
+        cache: &TokenCache<C>,
+        signed: &str,
+        key: token_cache::Key,
+    ) -> Option<Result<Arc<Verified<C>>, AuthError>> {
+        let cfg = &*self.config;
+        let hit = cache.map.get(&key).filter(|hit| *hit.signed == *signed)?;
+        let issuer = &cfg.issuers[hit.issuer];
+        let keys = match issuer.keys.current() {
+            Ok(keys) => keys,
+            Err(e) => return Some(Err(e)),
+        };
+        if !keys.contains_fingerprint(&hit.key) {
+            // The signing key was rotated out or revoked: verify from scratch.
+            cache.map.invalidate(&key);
+            return None;
+        }
+        crate::metrics::token_cache_lookup(true);
+        let p = &hit.principal;
+        Some(
+            checks::time_checks(cfg, p.registered(), p.scopes(), self.now())
+                // A revocation reaches tokens already in the cache on the very next request;
+                // while the deny-list is unchanged since this token was found clean, the
+                // lookups are skipped.
+                .and_then(|()| revoked_since(cfg, &hit))
+                .map(|()| hit),
+        )
+    }
+
+    /// [`verify`](Self::verify) past [`verify_hit`](Self::verify_hit): the span, the
+    /// timing, introspection and the full verification.
+    pub(crate) async fn verify_slow(
+        &self,
+        token: &str,
+        missed: Option<token_cache::Key>,
+    ) -> Result<Arc<Verified<C>>, AuthError> {
         let timer = crate::metrics::Timer::start();
         let mut hit = false;
         // Span `a2a_guard.validate` (crate docs, "Tracing spans"): DEBUG, so a default
@@ -363,11 +444,11 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
             cache = tracing::field::Empty, outcome = tracing::field::Empty,
             iss = tracing::field::Empty);
         let result = if span.is_disabled() {
-            self.verify_timed(token, &mut hit).await
+            self.verify_timed(token, &mut hit, missed).await
         } else {
             use tracing::Instrument;
             let result = self
-                .verify_timed(token, &mut hit)
+                .verify_timed(token, &mut hit, missed)
                 .instrument(span.clone())
                 .await;
             span.record("cache", if hit { "hit" } else { "miss" });
@@ -391,6 +472,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
         &self,
         token: &str,
         hit: &mut bool,
+        missed: Option<token_cache::Key>,
     ) -> Result<Arc<Verified<C>>, AuthError> {
         let cfg = &*self.config;
         if token.len() > cfg.max_token_size {
@@ -405,7 +487,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
                 revoked_since(cfg, &v)?;
                 return Ok(v);
             }
-            let v = self.verify_jwt(token, hit).await?;
+            let v = self.verify_jwt(token, hit, missed).await?;
             let settings = &client.settings;
             if settings.recheck_jwts
                 && cfg
@@ -428,11 +510,17 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
             }
             return Ok(v);
         }
-        self.verify_jwt(token, hit).await
+        self.verify_jwt(token, hit, missed).await
     }
 
-    /// The JWT path of [`verify`](Self::verify): the verified-token cache, then the checks.
-    async fn verify_jwt(&self, token: &str, hit: &mut bool) -> Result<Arc<Verified<C>>, AuthError> {
+    /// The JWT path of [`verify`](Self::verify): the verified-token cache (unless `missed`
+    /// says it was just searched), then the checks.
+    async fn verify_jwt(
+        &self,
+        token: &str,
+        hit: &mut bool,
+        missed: Option<token_cache::Key>,
+    ) -> Result<Arc<Verified<C>>, AuthError> {
         let cfg = &*self.config;
         let uncached = async {
             let v = self.verify_uncached(token).await?;
@@ -442,33 +530,23 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Validator<C> {
         let Some(cache) = &self.cache else {
             return uncached.await;
         };
-        let Some((signed, key)) = token_cache::key(token) else {
-            return uncached.await;
-        };
-        let found = hit;
-        if let Some(hit) = cache.get(&key)
-            && *hit.signed == *signed
-        {
-            let issuer = &cfg.issuers[hit.issuer];
-            let keys = issuer.keys.current()?;
-            if keys.contains_fingerprint(&hit.key) {
-                crate::metrics::token_cache_lookup(true);
-                *found = true;
-                let p = &hit.principal;
-                checks::time_checks(cfg, p.registered(), p.scopes(), self.now())?;
-                // A revocation reaches tokens already in the cache on the very next request;
-                // while the deny-list is unchanged since this token was found clean, the
-                // lookups are skipped.
-                revoked_since(cfg, &hit)?;
-                return Ok(hit);
+        let key = match missed {
+            Some(key) => key,
+            None => {
+                let Some((signed, key)) = cache.key(token) else {
+                    return uncached.await;
+                };
+                if let Some(answer) = self.cached(cache, signed, key) {
+                    *hit = true;
+                    return answer;
+                }
+                key
             }
-            // The signing key was rotated out or revoked: verify from scratch.
-            cache.invalidate(&key);
-        }
+        };
         crate::metrics::token_cache_lookup(false);
         let verified = Arc::new(self.verify_uncached(token).await?);
         crate::metrics::token_cache_insert(verified.weight);
-        cache.insert(key, verified.clone());
+        cache.map.insert(key, verified.clone());
         revoked_since(cfg, &verified)?;
         Ok(verified)
     }

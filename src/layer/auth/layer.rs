@@ -153,11 +153,7 @@ impl<C> AuthLayer<C> {
 
     /// Hand one decision to everyone who reads it.
     pub(crate) fn decided(&self, decision: &Decision<'_>) {
-        crate::audit::emit(decision);
-        crate::metrics::decision(decision.allowed, decision.reason, decision.template);
-        for o in self.observers.iter() {
-            o.on_decision(decision);
-        }
+        decided(&self.observers, decision);
     }
 
     /// Implication rules for [`RequireScopes`](crate::RequireScopes) (e.g. `write ⇒ read`).
@@ -173,7 +169,16 @@ impl<S, C> Layer<S> for AuthLayer<C> {
     fn layer(&self, inner: S) -> Self::Service {
         AuthService {
             inner,
-            layer: self.clone(),
+            layer: Arc::new(self.clone()),
         }
+    }
+}
+
+/// Hand one decision to everyone who reads it: the audit event, metrics, the observers.
+pub(crate) fn decided(observers: &[Arc<dyn DecisionObserver>], decision: &Decision<'_>) {
+    crate::audit::emit(decision);
+    crate::metrics::decision(decision.allowed, decision.reason, decision.template);
+    for o in observers {
+        o.on_decision(decision);
     }
 }
