@@ -2,7 +2,7 @@
 # The test command (README "Run the tests"): installs what the tests need if it is missing
 # (redis-server for the shared DPoP replay store, Node.js/npm for the oidc-provider interop,
 # python3 for the MCP Python SDK interop, whose virtualenv tests/interop/mcp.sh makes), then
-# runs the whole suite: `cargo test --all-features` and the interop scripts.
+# runs the whole suite: `cargo test --all-features`, the gate's tests and the interop scripts.
 # Everything listens on 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +30,9 @@ fi
 
 echo "==> cargo test --all-features"
 cargo test --all-features
+
+echo "==> cargo test -p a2a-guard-gate (the gate, a workspace member)"
+cargo test -p a2a-guard-gate
 
 echo "==> interop: agent_api against oidc-provider"
 tests/interop/run.sh

@@ -1,0 +1,264 @@
+//! `a2a-guard-gate`: a local token validation service built on a2a-guard, for agents that
+//! are not written in Rust. This first slice is the forward-auth decision service for nginx
+//! `auth_request` and Traefik `forwardAuth` (issue 17); see `gate/README.md`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = a2a_guard_gate::Config::load("gate.toml".as_ref())?;
+//! let gate = a2a_guard_gate::Gate::new(config.clone()).await?;
+//! let listener = tokio::net::TcpListener::bind(config.listen.forward_auth).await?;
+//! gate.serve(listener).await?;
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod routes;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use a2a_guard::bearer::{self, Credentials};
+use a2a_guard::scope::ScopeRules;
+use a2a_guard::{AuthError, Challenge, Principal, Validator};
+use axum::extract::{ConnectInfo, State};
+use http::request::Parts;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
+
+pub use config::{Config, ConfigError};
+use routes::{Route, Routes};
+
+/// The decision service: a validator, the routes, the claim headers and the trusted proxies.
+#[derive(Clone)]
+pub struct Gate {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    validator: Validator,
+    routes: Routes,
+    rules: ScopeRules,
+    realm: String,
+    trusted: Vec<IpAddr>,
+    claim_headers: Vec<(HeaderName, Vec<String>)>,
+}
+
+/// Why the gate could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration was refused.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The validator could not be built (an issuer's keys, a setting).
+    #[error("validator: {0}")]
+    Validator(#[from] a2a_guard::ConfigError),
+}
+
+impl Gate {
+    /// Build the validator (fetching every issuer's keys) and the routes.
+    pub async fn new(config: Config) -> Result<Gate, StartError> {
+        let mut b = Validator::builder();
+        for iss in &config.issuers {
+            b = match (&iss.jwks_url, &iss.keys_file) {
+                (Some(url), _) => b.issuer_jwks(iss.issuer.clone(), url.clone()),
+                (None, Some(file)) => b.issuer_file(iss.issuer.clone(), file.clone()),
+                (None, None) => b.issuer(iss.issuer.clone()),
+            };
+            if iss.allow_http {
+                b = b.allow_http();
+            }
+        }
+        for aud in &config.audiences {
+            b = b.audience(aud.clone());
+        }
+        let validator = b.build().await?;
+        let routes = Routes::new(&config.routes).map_err(|problem| ConfigError::Invalid {
+            at: "route".into(),
+            problem,
+        })?;
+        let claim_headers = (config.claim_headers.iter())
+            .filter_map(|(h, c)| {
+                let name = HeaderName::from_bytes(h.as_bytes()).ok()?;
+                Some((name, c.split('.').map(str::to_owned).collect()))
+            })
+            .collect();
+        Ok(Gate {
+            inner: Arc::new(Inner {
+                validator,
+                routes,
+                rules: ScopeRules::new(),
+                realm: config.realm,
+                trusted: config.trusted_proxies,
+                claim_headers,
+            }),
+        })
+    }
+
+    /// Serve forward-auth decisions on `listener` until the task is dropped.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        let app = axum::Router::new().fallback(decide).with_state(self);
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    }
+
+    /// The decision for one forward-auth request from `peer`.
+    pub async fn decide(&self, peer: IpAddr, req: &Parts) -> Response<axum::body::Body> {
+        let g = &*self.inner;
+        let (method, uri) = target(g.trusted.contains(&peer), req);
+        let deny = |e: AuthError, scope: Option<&str>| {
+            let mut c = Challenge::bearer(&g.realm);
+            if let Some(s) = scope {
+                c = c.scope(s);
+            }
+            // Never the query: it may carry a token (refused, but not to be logged).
+            let path = uri.split(['?', '#']).next().unwrap_or("");
+            audit(&method, path, None, e.reason(), e.status());
+            e.to_response_with::<axum::body::Body>(&c)
+        };
+        let path = match routes::normalized(&uri) {
+            Ok(p) => p,
+            Err(why) => return deny(AuthError::InvalidRequest(why), None),
+        };
+        let Some(route) = g.routes.find(&method, path) else {
+            audit(&method, path, None, "no_route", StatusCode::FORBIDDEN);
+            return plain(StatusCode::FORBIDDEN, "no route matches this request");
+        };
+        if route.public {
+            audit(&method, path, Some(route), "public", StatusCode::OK);
+            return plain(StatusCode::OK, "");
+        }
+        let required = route.requirement.as_ref().map(|r| {
+            let v: Vec<&str> = r.scopes().iter().map(|s| s.as_str()).collect();
+            v.join(" ")
+        });
+        let query = uri.split_once('?').map(|(_, q)| q);
+        let token = match bearer::extract(&req.headers, query) {
+            Ok(Credentials::Bearer(t)) => t,
+            Ok(Credentials::Dpop(_)) => {
+                return deny(
+                    AuthError::ProofOfPossession("DPoP is not supported by this gate yet"),
+                    None,
+                );
+            }
+            Ok(Credentials::None) => return deny(AuthError::MissingToken, required.as_deref()),
+            Err(e) => return deny(e, None),
+        };
+        let principal = match g.validator.validate(token).await {
+            Ok(p) => p,
+            Err(e) => return deny(e, None),
+        };
+        // Sender-constrained tokens need the proof checked against the original request;
+        // until the gate does that, it refuses them rather than accept them as bearer.
+        if principal.registered().cnf.is_some() {
+            return deny(
+                AuthError::ProofOfPossession(
+                    "sender-constrained tokens are not supported by this gate yet",
+                ),
+                None,
+            );
+        }
+        if let Some(req_scopes) = &route.requirement
+            && !principal.scopes().satisfies(req_scopes, &g.rules)
+        {
+            let e = AuthError::InsufficientScope {
+                required: required.clone().unwrap_or_default(),
+            };
+            return deny(e, required.as_deref());
+        }
+        audit(&method, path, Some(route), "ok", StatusCode::OK);
+        let mut res = plain(StatusCode::OK, "");
+        claim_headers(&g.claim_headers, &principal, res.headers_mut());
+        res
+    }
+}
+
+/// The request to decide on: the proxy's description of it when the peer is trusted,
+/// otherwise this request itself.
+fn target(trusted: bool, req: &Parts) -> (Method, String) {
+    let own = || {
+        (
+            req.method.clone(),
+            req.uri
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_owned(),
+        )
+    };
+    if !trusted {
+        return own();
+    }
+    let h = &req.headers;
+    let text = |names: [&str; 2]| {
+        names
+            .iter()
+            .find_map(|n| h.get(*n).and_then(|v| v.to_str().ok()))
+            .map(str::to_owned)
+    };
+    // Traefik sends X-Forwarded-Method/-Uri, nginx (by convention) X-Original-Method/-URI.
+    let uri = text(["x-forwarded-uri", "x-original-uri"]);
+    let method = text(["x-forwarded-method", "x-original-method"])
+        .and_then(|m| Method::from_bytes(m.as_bytes()).ok());
+    match (method, uri) {
+        (Some(m), Some(u)) => (m, u),
+        (None, Some(u)) => (req.method.clone(), u),
+        // A trusted proxy that does not say what it asks about: decide on nothing.
+        _ => (req.method.clone(), String::new()),
+    }
+}
+
+fn plain(status: StatusCode, body: &'static str) -> Response<axum::body::Body> {
+    let mut res = Response::new(axum::body::Body::from(body));
+    *res.status_mut() = status;
+    res
+}
+
+/// Copy the configured claims into response headers. A claim that is missing, not a string
+/// (or an array of strings, joined by spaces), or not a valid header value is left out.
+fn claim_headers(map: &[(HeaderName, Vec<String>)], p: &Principal, out: &mut HeaderMap) {
+    for (name, path) in map {
+        let mut v = p.claims().get(&path[0]);
+        for key in &path[1..] {
+            v = v.and_then(|v| v.get(key));
+        }
+        let text = match v {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Array(a)) if a.iter().all(serde_json::Value::is_string) => {
+                let parts: Vec<&str> = a.iter().filter_map(serde_json::Value::as_str).collect();
+                parts.join(" ")
+            }
+            _ => continue,
+        };
+        if let Ok(value) = HeaderValue::from_str(&text) {
+            out.insert(name.clone(), value);
+        } else {
+            tracing::warn!(target: "a2a_guard_gate", header = %name, "claim value is not a valid header value: left out");
+        }
+    }
+}
+
+/// One audit event per decision (JSON lines on stdout with the binary's default logging).
+fn audit(method: &Method, path: &str, route: Option<&Route>, reason: &str, status: StatusCode) {
+    tracing::info!(
+        target: "a2a_guard_gate::decision",
+        decision = if status.is_success() { "allow" } else { "deny" },
+        reason,
+        status = status.as_u16(),
+        method = %method,
+        path,
+        route = route.map(|r| r.template.as_str()),
+    );
+}
+
+async fn decide(
+    State(gate): State<Gate>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request<axum::body::Body>,
+) -> Response<axum::body::Body> {
+    let (parts, _) = req.into_parts();
+    gate.decide(peer.ip(), &parts).await
+}

@@ -1,0 +1,208 @@
+//! Route rules: which scopes a method and path require. The most specific matching route
+//! wins, whatever the order in the file; only exact ties fall back to the order.
+
+use a2a_guard::scope::{Scope, ScopeRequirement};
+use http::Method;
+
+use crate::config::RouteConfig;
+
+/// A path pattern: literal segments, `*` (one segment), a final `**` (any remainder).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    segments: Vec<Segment>,
+    rest: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    One,
+}
+
+impl Pattern {
+    /// Parse a pattern; the error says what is wrong.
+    ///
+    /// ```
+    /// use a2a_guard_gate::routes::Pattern;
+    /// let p = Pattern::parse("/customers/*/orders/**").unwrap();
+    /// assert!(p.matches("/customers/42/orders"));
+    /// assert!(p.matches("/customers/42/orders/7/lines"));
+    /// assert!(!p.matches("/customers/42"));
+    /// assert!(Pattern::parse("/a/**/b").is_err());
+    /// ```
+    pub fn parse(path: &str) -> Result<Pattern, String> {
+        let Some(body) = path.strip_prefix('/') else {
+            return Err("a path pattern starts with `/`".into());
+        };
+        let mut segments = Vec::new();
+        let mut rest = false;
+        if !body.is_empty() {
+            let parts: Vec<&str> = body.split('/').collect();
+            for (i, s) in parts.iter().enumerate() {
+                match *s {
+                    "**" if i + 1 == parts.len() => rest = true,
+                    "**" => return Err("`**` only as the last segment".into()),
+                    "*" => segments.push(Segment::One),
+                    "" => return Err("empty segment (`//` or a trailing `/`)".into()),
+                    s if s.contains('*') => {
+                        return Err(format!("`*` stands alone in a segment: {s:?}"));
+                    }
+                    s => segments.push(Segment::Literal(s.to_owned())),
+                }
+            }
+        }
+        Ok(Pattern { segments, rest })
+    }
+
+    /// Whether a request path (already checked by [`normalized`]) matches.
+    pub fn matches(&self, path: &str) -> bool {
+        let body = path.strip_prefix('/').unwrap_or(path);
+        let mut parts = if body.is_empty() {
+            Vec::new()
+        } else {
+            body.split('/').collect()
+        };
+        // A trailing slash names the same resource as without it.
+        if parts.last() == Some(&"") {
+            parts.pop();
+        }
+        if parts.len() < self.segments.len() || (!self.rest && parts.len() != self.segments.len()) {
+            return false;
+        }
+        self.segments
+            .iter()
+            .zip(&parts)
+            .all(|(seg, part)| match seg {
+                Segment::Literal(l) => l == part,
+                Segment::One => true,
+            })
+    }
+
+    /// Ordering key: more literal segments, then more segments, then an exact length over
+    /// `**` — larger is more specific.
+    fn specificity(&self) -> (usize, usize, bool) {
+        let literals = (self.segments.iter())
+            .filter(|s| matches!(s, Segment::Literal(_)))
+            .count();
+        (literals, self.segments.len(), !self.rest)
+    }
+}
+
+/// Why a request path is refused before any route is looked at.
+///
+/// A proxy and the agent behind it may read a path differently (dot segments, encoded
+/// slashes, backslashes); a path where they could disagree is refused rather than matched.
+///
+/// ```
+/// use a2a_guard_gate::routes::normalized;
+/// assert_eq!(normalized("/a/b?x=1"), Ok("/a/b"));
+/// assert!(normalized("/a/../admin").is_err());
+/// assert!(normalized("/a/%2e%2e/admin").is_err());
+/// assert!(normalized("/a%2Fb").is_err());
+/// assert!(normalized("/a//b").is_err());
+/// ```
+pub fn normalized(uri: &str) -> Result<&str, &'static str> {
+    let path = uri.split(['?', '#']).next().unwrap_or("");
+    if !path.starts_with('/') {
+        return Err("the path is not absolute");
+    }
+    let lower = path.to_ascii_lowercase();
+    if lower.contains("%2e")
+        || lower.contains("%2f")
+        || lower.contains("%5c")
+        || path.contains('\\')
+    {
+        return Err("the path encodes a dot, slash or backslash");
+    }
+    if path.contains("//") {
+        return Err("the path has an empty segment");
+    }
+    if path.split('/').any(|s| s == "." || s == "..") {
+        return Err("the path has a dot segment");
+    }
+    if path.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err("the path has control characters");
+    }
+    Ok(path)
+}
+
+/// What a matched route asks of the request.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The route's pattern as written (the audit event's route template).
+    pub template: String,
+    method: Option<Method>,
+    pattern: Pattern,
+    /// `None`: any valid token will do (or no token for a public route).
+    pub requirement: Option<ScopeRequirement>,
+    /// No token needed.
+    pub public: bool,
+}
+
+/// The routes of a configuration, ready to match.
+#[derive(Debug, Clone, Default)]
+pub struct Routes(Vec<Route>);
+
+impl Routes {
+    /// Build from checked configuration (`Config::parse` has refused bad patterns and
+    /// scopes, so nothing here fails on a checked file).
+    pub fn new(routes: &[RouteConfig]) -> Result<Routes, String> {
+        let mut out = Vec::with_capacity(routes.len());
+        for r in routes {
+            let scopes =
+                |v: &[String]| v.iter().map(|s| Scope::new(s.as_str())).collect::<Vec<_>>();
+            let requirement = if !r.all.is_empty() {
+                Some(ScopeRequirement::all(scopes(&r.all)))
+            } else if !r.any.is_empty() {
+                Some(ScopeRequirement::any(scopes(&r.any)))
+            } else {
+                None
+            };
+            out.push(Route {
+                template: r.path.clone(),
+                method: match r.method.as_str() {
+                    "*" => None,
+                    m => Some(Method::from_bytes(m.as_bytes()).map_err(|e| e.to_string())?),
+                },
+                pattern: Pattern::parse(&r.path)?,
+                requirement,
+                public: r.public,
+            });
+        }
+        // Most specific first; `sort_by` is stable, so exact ties keep the file's order.
+        out.sort_by(|a, b| {
+            let key = |r: &Route| (r.pattern.specificity(), r.method.is_some());
+            key(b).cmp(&key(a))
+        });
+        Ok(Routes(out))
+    }
+
+    /// The most specific route for a method and a checked path.
+    ///
+    /// ```
+    /// use a2a_guard_gate::Config;
+    /// use a2a_guard_gate::routes::Routes;
+    /// let c = Config::parse(r#"
+    ///     audiences = ["a"]
+    ///     [listen]
+    ///     forward_auth = "127.0.0.1:0"
+    ///     [[issuer]]
+    ///     issuer = "https://i.example"
+    ///     [[route]]
+    ///     path = "/**"
+    ///     all = ["read"]
+    ///     [[route]]
+    ///     method = "POST"
+    ///     path = "/payments/*"
+    ///     all = ["execute:payment"]
+    /// "#).unwrap();
+    /// let routes = Routes::new(&c.routes).unwrap();
+    /// assert_eq!(routes.find(&http::Method::POST, "/payments/7").unwrap().template, "/payments/*");
+    /// assert_eq!(routes.find(&http::Method::GET, "/payments/7").unwrap().template, "/**");
+    /// ```
+    pub fn find(&self, method: &Method, path: &str) -> Option<&Route> {
+        self.0
+            .iter()
+            .find(|r| r.method.as_ref().is_none_or(|m| m == method) && r.pattern.matches(path))
+    }
+}
