@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README "Run the tests"): installs what the tests need if it is missing
-# (redis-server for the shared DPoP replay store, Node.js/npm for the oidc-provider interop,
+# (redis-server for the shared DPoP replay store, nginx-light for the gate's proxy test,
+# Node.js/npm for the oidc-provider interop,
 # python3 for the MCP Python SDK interop, whose virtualenv tests/interop/mcp.sh makes), then
 # runs the whole suite: `cargo test --all-features`, the gate's tests and the interop scripts.
 # Everything listens on 127.0.0.1 only.
@@ -22,6 +23,12 @@ fi
 if ! have node || ! have npm; then
     echo "==> installing nodejs and npm"
     apt_install nodejs npm
+fi
+if ! have nginx && [ ! -x /usr/sbin/nginx ]; then
+    echo "==> installing nginx-light (the gate's auth_request proof)"
+    apt_install nginx-light
+    # The package may start a server on port 80; the tests start their own on loopback.
+    pkill -x nginx 2>/dev/null || true
 fi
 if ! have python3; then
     echo "==> installing python3"
@@ -46,6 +53,9 @@ INTEROP_SKIP_NPM_CI=1 tests/interop/client.sh
 
 echo "==> interop: the orchestrator demo calling agent_api through oidc-provider"
 INTEROP_SKIP_NPM_CI=1 tests/interop/orchestrator.sh
+
+echo "==> interop: nginx auth_request in front of a Python agent, a2a-guard-gate deciding"
+tests/interop/gate_nginx.sh
 
 echo "==> revocation fleet propagation: three agent_api processes on one redis-server (shortened)"
 scripts/fleet_propagation.sh --revocations 20
