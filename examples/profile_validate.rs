@@ -122,15 +122,7 @@ fn main() {
                 .build()
                 .await
                 .expect("validator");
-            let token = issuer
-                .token()
-                .alg(alg)
-                .subject("agent:analysis-specialist-7f3a9c")
-                .claim("client_id", "orchestrator-prod-eu-west-1")
-                .scope(scopes.as_str())
-                .claim("act", serde_json::json!({"sub": "agent:orchestrator-prod"}))
-                .claim("tenant", "acme-industries-eu")
-                .sign();
+            let token = benchmark_token(&issuer, alg, &scopes).sign();
             drive(n, || async {
                 v.validate(std::hint::black_box(&token))
                     .await
@@ -163,14 +155,7 @@ fn main() {
             b.no_token_cache().build().await
         }
         .expect("validator");
-        let token = issuer
-            .token()
-            .alg(alg)
-            .subject("agent:analysis-specialist-7f3a9c")
-            .claim("client_id", "orchestrator-prod-eu-west-1")
-            .scope(scopes.as_str())
-            .claim("act", serde_json::json!({"sub": "agent:orchestrator-prod"}))
-            .claim("tenant", "acme-industries-eu")
+        let token = benchmark_token(&issuer, alg, &scopes)
             .claim("jti", "4f0c2a9e-7d3b-4c61-9a8e-2b5d7f1e3c90")
             .sign();
         if mode.starts_with("stack") || mode == "bare" || mode == "layer" {
@@ -202,14 +187,7 @@ fn main() {
             // A working set of 200 distinct tokens, in turn, through a cache holding ≈ 50.
             let tokens: Vec<String> = (0..200)
                 .map(|i| {
-                    issuer
-                        .token()
-                        .alg(alg)
-                        .subject("agent:analysis-specialist-7f3a9c")
-                        .claim("client_id", "orchestrator-prod-eu-west-1")
-                        .scope(scopes.as_str())
-                        .claim("act", serde_json::json!({"sub": "agent:orchestrator-prod"}))
-                        .claim("tenant", "acme-industries-eu")
+                    benchmark_token(&issuer, alg, &scopes)
                         .claim("jti", format!("4f0c2a9e-7d3b-4c61-9a8e-{i:012}"))
                         .sign()
                 })
@@ -228,6 +206,23 @@ fn main() {
                 .expect("valid")
         });
     });
+}
+
+/// The benchmark token's claims (an agent acting for an orchestrator, five scopes unless
+/// `PROFILE_SCOPES` says otherwise), before any `jti`.
+fn benchmark_token(
+    issuer: &TestIssuer,
+    alg: Algorithm,
+    scopes: &str,
+) -> a2a_guard::testing::TokenBuilder {
+    issuer
+        .token()
+        .alg(alg)
+        .subject("agent:analysis-specialist-7f3a9c")
+        .claim("client_id", "orchestrator-prod-eu-west-1")
+        .scope(scopes)
+        .claim("act", serde_json::json!({"sub": "agent:orchestrator-prod"}))
+        .claim("tenant", "acme-industries-eu")
 }
 
 /// A count from the environment (default 1).
