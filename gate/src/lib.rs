@@ -106,10 +106,31 @@ impl Gate {
         .await
     }
 
-    /// The decision for one forward-auth request from `peer`.
+    /// The decision for one forward-auth request from `peer`: the request described by a
+    /// trusted proxy's `X-Forwarded-*` / `X-Original-*` headers, else this request itself.
     pub async fn decide(&self, peer: IpAddr, req: &Parts) -> Response<axum::body::Body> {
+        let trusted = self.inner.trusted.contains(&peer);
+        let (method, uri) = target(trusted, req);
+        self.check(&method, &uri, &req.headers)
+            .await
+            .into_response()
+    }
+
+    /// The decision for a request with this method, path and query (`uri`, as on the request
+    /// line) and headers: the one entry point of every way into the gate (forward-auth, and
+    /// the reverse proxy and ext_authz as they land).
+    ///
+    /// ```no_run
+    /// # async fn demo(gate: a2a_guard_gate::Gate, headers: http::HeaderMap) {
+    /// use a2a_guard_gate::Decision;
+    /// match gate.check(&http::Method::GET, "/customers/42", &headers).await {
+    ///     Decision::Allow(claims) => println!("allowed; {} claim headers", claims.len()),
+    ///     Decision::Deny(response) => println!("denied: {}", response.status()),
+    /// }
+    /// # }
+    /// ```
+    pub async fn check(&self, method: &Method, uri: &str, headers: &HeaderMap) -> Decision {
         let g = &*self.inner;
-        let (method, uri) = target(g.trusted.contains(&peer), req);
         let deny = |e: AuthError, scope: Option<&str>| {
             let mut c = Challenge::bearer(&g.realm);
             if let Some(s) = scope {
@@ -117,27 +138,30 @@ impl Gate {
             }
             // Never the query: it may carry a token (refused, but not to be logged).
             let path = uri.split(['?', '#']).next().unwrap_or("");
-            audit(&method, path, None, e.reason(), e.status());
-            e.to_response_with::<axum::body::Body>(&c)
+            audit(method, path, None, e.reason(), e.status());
+            Decision::Deny(e.to_response_with::<axum::body::Body>(&c))
         };
-        let path = match routes::normalized(&uri) {
+        let path = match routes::normalized(uri) {
             Ok(p) => p,
             Err(why) => return deny(AuthError::InvalidRequest(why), None),
         };
-        let Some(route) = g.routes.find(&method, path) else {
-            audit(&method, path, None, "no_route", StatusCode::FORBIDDEN);
-            return plain(StatusCode::FORBIDDEN, "no route matches this request");
+        let Some(route) = g.routes.find(method, path) else {
+            audit(method, path, None, "no_route", StatusCode::FORBIDDEN);
+            return Decision::Deny(plain(
+                StatusCode::FORBIDDEN,
+                "no route matches this request",
+            ));
         };
         if route.public {
-            audit(&method, path, Some(route), "public", StatusCode::OK);
-            return plain(StatusCode::OK, "");
+            audit(method, path, Some(route), "public", StatusCode::OK);
+            return Decision::Allow(HeaderMap::new());
         }
         let required = route.requirement.as_ref().map(|r| {
             let v: Vec<&str> = r.scopes().iter().map(|s| s.as_str()).collect();
             v.join(" ")
         });
         let query = uri.split_once('?').map(|(_, q)| q);
-        let token = match bearer::extract(&req.headers, query) {
+        let token = match bearer::extract(headers, query) {
             Ok(Credentials::Bearer(t)) => t,
             Ok(Credentials::Dpop(_)) => {
                 return deny(
@@ -170,10 +194,41 @@ impl Gate {
             };
             return deny(e, required.as_deref());
         }
-        audit(&method, path, Some(route), "ok", StatusCode::OK);
-        let mut res = plain(StatusCode::OK, "");
-        claim_headers(&g.claim_headers, &principal, res.headers_mut());
-        res
+        audit(method, path, Some(route), "ok", StatusCode::OK);
+        let mut claims = HeaderMap::new();
+        claim_headers(&g.claim_headers, &principal, &mut claims);
+        Decision::Allow(claims)
+    }
+
+    /// The names of the configured claim headers: what a proxy in front of the agent must
+    /// remove from every client request, so that only the gate's copies reach the agent.
+    pub fn claim_header_names(&self) -> impl Iterator<Item = &HeaderName> {
+        self.inner.claim_headers.iter().map(|(name, _)| name)
+    }
+}
+
+/// What the gate decided about one request.
+#[derive(Debug)]
+pub enum Decision {
+    /// Let the request through; these are the claim headers for the agent (none on a public
+    /// route).
+    Allow(HeaderMap),
+    /// Answer the client with this response (400, 401 or 403, with the RFC 6750
+    /// `WWW-Authenticate` challenge where one applies).
+    Deny(Response<axum::body::Body>),
+}
+
+impl Decision {
+    /// The forward-auth answer: 200 with the claim headers, or the denial.
+    pub fn into_response(self) -> Response<axum::body::Body> {
+        match self {
+            Decision::Allow(claims) => {
+                let mut res = plain(StatusCode::OK, "");
+                *res.headers_mut() = claims;
+                res
+            }
+            Decision::Deny(res) => res,
+        }
     }
 }
 

@@ -231,15 +231,21 @@ fn check_bearer<C: DeserializeOwned + Send + Sync + 'static, B>(
 /// inbound token, never by forwarding it.
 #[cfg(feature = "client")]
 type Inbound = Option<crate::client::InboundToken>;
+/// Without the `client` feature there is no inbound token to keep (a named unit type, so
+/// the call sites read the same with and without the feature).
 #[cfg(not(feature = "client"))]
-type Inbound = ();
+#[derive(Clone, Copy)]
+struct Inbound;
 
 /// The inbound token to keep for a request let through with `token`.
 fn inbound(token: Option<&str>) -> Inbound {
     #[cfg(feature = "client")]
     return token.map(crate::client::InboundToken::new);
     #[cfg(not(feature = "client"))]
-    let _ = token;
+    {
+        let _ = token;
+        Inbound
+    }
 }
 
 /// Put what the inner service reads into the request; returns the context of an
@@ -262,7 +268,7 @@ fn admit<C: DeserializeOwned + Send + Sync + 'static, B>(
         req.extensions_mut().insert(t);
     }
     #[cfg(not(feature = "client"))]
-    let () = inbound;
+    let Inbound = inbound;
     let ctx = context(layer, &v, dpop);
     req.extensions_mut().insert(v.principal.clone());
     req.extensions_mut().insert(ctx.clone());
