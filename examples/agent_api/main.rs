@@ -222,6 +222,15 @@ async fn metrics_endpoint(
             )?
             .install_recorder()?;
         a2a_guard::metrics::describe();
+        // Histogram samples wait in the recorder until a scrape or an upkeep drains them:
+        // without this, an unscraped demo would grow without bound.
+        let upkeep = handle.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                upkeep.run_upkeep();
+            }
+        });
         let bound = listener.local_addr()?;
         println!("metrics: curl -s http://{bound}/metrics");
         Ok((listener, handle))

@@ -34,6 +34,31 @@ pub struct Config {
     /// The routes; a request no route matches is refused (403).
     #[serde(rename = "route", default)]
     pub routes: Vec<RouteConfig>,
+    /// When the file is read again (`[reload]`).
+    #[serde(default)]
+    pub reload: Reload,
+}
+
+/// `[reload]`: the binary reads its file again on `SIGHUP`, and when the file changes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reload {
+    /// How often the file is compared with what was last loaded, in seconds; `0` turns the
+    /// watch off (`SIGHUP` still reloads). Default 2.
+    #[serde(default = "default_watch_secs")]
+    pub watch_secs: u64,
+}
+
+impl Default for Reload {
+    fn default() -> Self {
+        Reload {
+            watch_secs: default_watch_secs(),
+        }
+    }
+}
+
+fn default_watch_secs() -> u64 {
+    2
 }
 
 /// `[listen]`.
@@ -42,10 +67,13 @@ pub struct Config {
 pub struct Listen {
     /// The forward-auth listener (nginx `auth_request`, Traefik `forwardAuth`).
     pub forward_auth: SocketAddr,
+    /// The admin listener: `/healthz`, `/readyz`, `/metrics`, never behind the proxy and
+    /// without a token. Off unless set; keep it on loopback.
+    pub admin: Option<SocketAddr>,
 }
 
 /// One `[[issuer]]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IssuerConfig {
     /// The issuer identifier, compared byte for byte with `iss`.

@@ -1,6 +1,7 @@
 //! `a2a-guard-gate`: a local token validation service built on a2a-guard, for agents that
-//! are not written in Rust. This first slice is the forward-auth decision service for nginx
-//! `auth_request` and Traefik `forwardAuth` (issue 17); see `gate/README.md`.
+//! are not written in Rust: forward-auth decisions for nginx `auth_request` and Traefik
+//! `forwardAuth`, an admin listener, and configuration reloaded without a restart (issue
+//! 17); see `gate/README.md`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -14,11 +15,16 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod config;
 pub mod routes;
 
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use a2a_guard::bearer::{self, Credentials};
 use a2a_guard::scope::ScopeRules;
@@ -27,17 +33,24 @@ use axum::extract::{ConnectInfo, State};
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 
+use config::IssuerConfig;
 pub use config::{Config, ConfigError};
 use routes::{Route, Routes};
 
-/// The decision service: a validator, the routes, the claim headers and the trusted proxies.
+/// The decision service: a validator, the routes, the claim headers and the trusted proxies,
+/// replaced as one by [`reload`](Gate::reload). Clones share everything.
 #[derive(Clone)]
 pub struct Gate {
-    inner: Arc<Inner>,
+    inner: Arc<ArcSwap<Inner>>,
+    /// One reload at a time (`SIGHUP` and the file watch may fire together).
+    reloading: Arc<tokio::sync::Mutex<()>>,
 }
 
 struct Inner {
     validator: Validator,
+    /// What `validator` was built from: a reload with the same issuers and audiences keeps
+    /// it, and with it the key caches, the verified-token cache and their state.
+    built_from: (Vec<IssuerConfig>, Vec<String>),
     routes: Routes,
     rules: ScopeRules,
     realm: String,
@@ -54,62 +67,121 @@ pub enum StartError {
     /// The validator could not be built (an issuer's keys, a setting).
     #[error("validator: {0}")]
     Validator(#[from] a2a_guard::ConfigError),
+    /// On a reload that changes the issuers: these have no usable keys yet, so the new
+    /// configuration would refuse their tokens (at start the gate serves anyway and keeps
+    /// fetching; a reload keeps the running configuration instead).
+    #[error("no usable keys for {}", .0.join(", "))]
+    KeysUnavailable(Vec<String>),
+}
+
+/// What a successful [`Gate::reload`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reloaded {
+    /// Issuers and audiences were unchanged: the validator, its keys and its caches were
+    /// kept; routes, claim headers, trusted proxies and realm were replaced.
+    KeysKept,
+    /// Issuers or audiences changed: a new validator fetched its keys before the swap.
+    KeysFetched,
+}
+
+/// Why a reload was refused (the running configuration stays).
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The file could not be read or is not a valid configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The new validator could not be built (an issuer's keys could not be had).
+    #[error(transparent)]
+    Start(#[from] StartError),
 }
 
 impl Gate {
     /// Build the validator (fetching every issuer's keys) and the routes.
     pub async fn new(config: Config) -> Result<Gate, StartError> {
-        let mut b = Validator::builder();
-        for iss in &config.issuers {
-            b = match (&iss.jwks_url, &iss.keys_file) {
-                (Some(url), _) => b.issuer_jwks(iss.issuer.clone(), url.clone()),
-                (None, Some(file)) => b.issuer_file(iss.issuer.clone(), file.clone()),
-                (None, None) => b.issuer(iss.issuer.clone()),
-            };
-            if iss.allow_http {
-                b = b.allow_http();
-            }
-        }
-        for aud in &config.audiences {
-            b = b.audience(aud.clone());
-        }
-        let validator = b.build().await?;
-        let routes = Routes::new(&config.routes).map_err(|problem| ConfigError::Invalid {
-            at: "route".into(),
-            problem,
-        })?;
-        let claim_headers = (config.claim_headers.iter())
-            .filter_map(|(h, c)| {
-                let name = HeaderName::from_bytes(h.as_bytes()).ok()?;
-                Some((name, c.split('.').map(str::to_owned).collect()))
-            })
-            .collect();
+        let inner = Inner::build(&config, None).await?;
         Ok(Gate {
-            inner: Arc::new(Inner {
-                validator,
-                routes,
-                rules: ScopeRules::new(),
-                realm: config.realm,
-                trusted: config.trusted_proxies,
-                claim_headers,
-            }),
+            inner: Arc::new(ArcSwap::from_pointee(inner)),
+            reloading: Arc::default(),
         })
+    }
+
+    /// Replace the configuration: everything is built and checked first, then swapped in
+    /// at once; a request already being decided finishes on the configuration it started
+    /// with. On an error nothing changes. Listener addresses and `[reload]` are read at
+    /// start only.
+    ///
+    /// ```no_run
+    /// # async fn demo(gate: a2a_guard_gate::Gate) -> Result<(), Box<dyn std::error::Error>> {
+    /// let new = a2a_guard_gate::Config::load("gate.toml".as_ref())?;
+    /// match gate.reload(new).await {
+    ///     Ok(done) => println!("reloaded: {done:?}"),
+    ///     Err(e) => eprintln!("kept the running configuration: {e}"),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn reload(&self, config: Config) -> Result<Reloaded, StartError> {
+        let _one = self.reloading.lock().await;
+        let old = self.inner.load_full();
+        let result = Inner::build(&config, Some(&old)).await;
+        metrics::counter!(
+            "a2a_guard_gate_reloads_total",
+            "result" => if result.is_ok() { "ok" } else { "error" },
+        )
+        .increment(1);
+        let inner = result?;
+        let done = if inner.built_from == old.built_from {
+            Reloaded::KeysKept
+        } else {
+            Reloaded::KeysFetched
+        };
+        self.inner.store(Arc::new(inner));
+        Ok(done)
+    }
+
+    /// Read `path` and [`reload`](Gate::reload) from it.
+    pub async fn reload_file(&self, path: &Path) -> Result<Reloaded, ReloadError> {
+        let config = Config::load(path).inspect_err(|_| {
+            metrics::counter!("a2a_guard_gate_reloads_total", "result" => "error").increment(1);
+        })?;
+        Ok(self.reload(config).await?)
+    }
+
+    /// Each issuer's key state (for `/readyz` and dashboards).
+    pub fn health(&self) -> Vec<a2a_guard::keys::KeyHealth> {
+        self.inner.load().validator.health()
+    }
+
+    /// Whether every issuer has usable keys.
+    pub fn is_ready(&self) -> bool {
+        self.inner.load().validator.is_ready()
     }
 
     /// Serve forward-auth decisions on `listener` until the task is dropped.
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        self.serve_until(listener, std::future::pending()).await
+    }
+
+    /// Serve forward-auth decisions on `listener` until `shutdown` completes, then stop
+    /// accepting and return once the requests in flight are answered.
+    pub async fn serve_until(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let app = axum::Router::new().fallback(decide).with_state(self);
         axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
+        .with_graceful_shutdown(shutdown)
         .await
     }
 
     /// The decision for one forward-auth request from `peer`: the request described by a
     /// trusted proxy's `X-Forwarded-*` / `X-Original-*` headers, else this request itself.
     pub async fn decide(&self, peer: IpAddr, req: &Parts) -> Response<axum::body::Body> {
-        let trusted = self.inner.trusted.contains(&peer);
+        let trusted = self.inner.load().trusted.contains(&peer);
         let (method, uri) = target(trusted, req);
         self.check(&method, &uri, &req.headers)
             .await
@@ -130,7 +202,8 @@ impl Gate {
     /// # }
     /// ```
     pub async fn check(&self, method: &Method, uri: &str, headers: &HeaderMap) -> Decision {
-        let g = &*self.inner;
+        // One configuration for the whole decision, whatever a reload does meanwhile.
+        let g = &*self.inner.load_full();
         let deny = |e: AuthError, scope: Option<&str>| {
             let mut c = Challenge::bearer(&g.realm);
             if let Some(s) = scope {
@@ -202,8 +275,12 @@ impl Gate {
 
     /// The names of the configured claim headers: what a proxy in front of the agent must
     /// remove from every client request, so that only the gate's copies reach the agent.
-    pub fn claim_header_names(&self) -> impl Iterator<Item = &HeaderName> {
-        self.inner.claim_headers.iter().map(|(name, _)| name)
+    pub fn claim_header_names(&self) -> Vec<HeaderName> {
+        let g = self.inner.load();
+        g.claim_headers
+            .iter()
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 }
 
@@ -230,6 +307,66 @@ impl Decision {
             Decision::Deny(res) => res,
         }
     }
+}
+
+impl Inner {
+    /// Everything a configuration needs; the validator of `old` is kept when its issuers
+    /// and audiences are the same.
+    async fn build(config: &Config, old: Option<&Inner>) -> Result<Inner, StartError> {
+        let built_from = (config.issuers.clone(), config.audiences.clone());
+        let validator = match old {
+            Some(old) if old.built_from == built_from => old.validator.clone(),
+            Some(_) => {
+                let v = validator(config).await?;
+                let missing: Vec<String> = (v.health().into_iter())
+                    .filter(|h| !h.ready)
+                    .map(|h| h.issuer)
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(StartError::KeysUnavailable(missing));
+                }
+                v
+            }
+            None => validator(config).await?,
+        };
+        let routes = Routes::new(&config.routes).map_err(|problem| ConfigError::Invalid {
+            at: "route".into(),
+            problem,
+        })?;
+        let claim_headers = (config.claim_headers.iter())
+            .filter_map(|(h, c)| {
+                let name = HeaderName::from_bytes(h.as_bytes()).ok()?;
+                Some((name, c.split('.').map(str::to_owned).collect()))
+            })
+            .collect();
+        Ok(Inner {
+            validator,
+            built_from,
+            routes,
+            rules: ScopeRules::new(),
+            realm: config.realm.clone(),
+            trusted: config.trusted_proxies.clone(),
+            claim_headers,
+        })
+    }
+}
+
+async fn validator(config: &Config) -> Result<Validator, a2a_guard::ConfigError> {
+    let mut b = Validator::builder();
+    for iss in &config.issuers {
+        b = match (&iss.jwks_url, &iss.keys_file) {
+            (Some(url), _) => b.issuer_jwks(iss.issuer.clone(), url.clone()),
+            (None, Some(file)) => b.issuer_file(iss.issuer.clone(), file.clone()),
+            (None, None) => b.issuer(iss.issuer.clone()),
+        };
+        if iss.allow_http {
+            b = b.allow_http();
+        }
+    }
+    for aud in &config.audiences {
+        b = b.audience(aud.clone());
+    }
+    b.build().await
 }
 
 /// The request to decide on: the proxy's description of it when the peer is trusted,
@@ -297,10 +434,26 @@ fn claim_headers(map: &[(HeaderName, Vec<String>)], p: &Principal, out: &mut Hea
 }
 
 /// One audit event per decision (JSON lines on stdout with the binary's default logging).
-fn audit(method: &Method, path: &str, route: Option<&Route>, reason: &str, status: StatusCode) {
+fn audit(
+    method: &Method,
+    path: &str,
+    route: Option<&Route>,
+    reason: &'static str,
+    status: StatusCode,
+) {
+    let decision = if status.is_success() { "allow" } else { "deny" };
+    // Labels from closed sets and the configuration only: the route's pattern, never the
+    // path (the same series as the library's auth layer).
+    metrics::counter!(
+        "a2a_guard_decisions_total",
+        "decision" => decision,
+        "reason" => reason,
+        "route" => route.map_or_else(String::new, |r| r.template.clone()),
+    )
+    .increment(1);
     tracing::info!(
         target: "a2a_guard_gate::decision",
-        decision = if status.is_success() { "allow" } else { "deny" },
+        decision,
         reason,
         status = status.as_u16(),
         method = %method,

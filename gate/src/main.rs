@@ -1,11 +1,15 @@
-//! `a2a-guard-gate --config gate.toml` serves forward-auth decisions;
+//! `a2a-guard-gate --config gate.toml` serves forward-auth decisions (and the admin listener
+//! when configured), reloads on `SIGHUP` and file change, and drains on `SIGTERM`;
 //! `a2a-guard-gate check --config gate.toml` validates the file and exits.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use a2a_guard_gate::{Config, Gate};
 use clap::{Parser, Subcommand};
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(Parser)]
 #[command(
@@ -51,6 +55,30 @@ async fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let addr = config.listen.forward_auth;
+    let admin_addr = config.listen.admin;
+    let watch = Duration::from_secs(config.reload.watch_secs);
+    let metrics = match admin_addr {
+        Some(_) => match recorder() {
+            Ok(h) => {
+                a2a_guard_gate::admin::describe();
+                // Histogram samples wait in the recorder until a scrape or an upkeep
+                // drains them: without this, an unscraped gate would grow without bound.
+                let upkeep = h.clone();
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                        upkeep.run_upkeep();
+                    }
+                });
+                Some(h)
+            }
+            Err(e) => {
+                eprintln!("cannot install the metrics recorder: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        None => None,
+    };
     let gate = match Gate::new(config).await {
         Ok(g) => g,
         Err(e) => {
@@ -65,15 +93,101 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    tracing::info!(target: "a2a_guard_gate", %addr, "forward-auth listening");
-    tokio::select! {
-        r = gate.serve(listener) => {
-            if let Err(e) = r {
-                eprintln!("server: {e}");
+    let admin = match admin_addr {
+        Some(a) => match tokio::net::TcpListener::bind(a).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("cannot listen on {a}: {e}");
                 return ExitCode::from(1);
             }
+        },
+        None => None,
+    };
+    // SIGTERM or Ctrl-C: stop accepting, answer what is in flight, exit.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = move || {
+        let mut s = stopped.clone();
+        async move {
+            let _ = s.wait_for(|stop| *stop).await;
         }
-        _ = tokio::signal::ctrl_c() => {}
+    };
+    tokio::spawn(async move {
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!(target: "a2a_guard_gate", "shutting down: draining requests in flight");
+        let _ = stop.send(true);
+    });
+    tokio::spawn(reloads(gate.clone(), cli.config.clone(), watch));
+    if let Some(l) = admin {
+        let app = a2a_guard_gate::admin::router(gate.clone(), metrics);
+        tracing::info!(target: "a2a_guard_gate", addr = ?admin_addr, "admin listening");
+        let shutdown = until_stopped();
+        tokio::spawn(async move { axum::serve(l, app).with_graceful_shutdown(shutdown).await });
+    }
+    tracing::info!(target: "a2a_guard_gate", %addr, "forward-auth listening");
+    if let Err(e) = gate.serve_until(listener, until_stopped()).await {
+        eprintln!("server: {e}");
+        return ExitCode::from(1);
     }
     ExitCode::SUCCESS
+}
+
+/// The Prometheus recorder, with buckets for the validation latency histogram (10 µs … 1 s).
+fn recorder() -> Result<PrometheusHandle, BuildError> {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full("a2a_guard_validation_duration_seconds".into()),
+            &[
+                1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0,
+            ],
+        )?
+        .install_recorder()
+}
+
+/// Reload on `SIGHUP`, and when the file's bytes differ from the last ones read (checked
+/// every `watch`; zero: never). A refused file keeps the running configuration; it is
+/// reported once, not again until the file changes.
+async fn reloads(gate: Gate, path: PathBuf, watch: Duration) {
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    let mut last = std::fs::read(&path).ok();
+    let mut tick = tokio::time::interval(if watch.is_zero() {
+        Duration::from_secs(3600)
+    } else {
+        watch
+    });
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let why = tokio::select! {
+            _ = hup.recv() => "SIGHUP",
+            _ = tick.tick() => {
+                let now = std::fs::read(&path).ok();
+                if watch.is_zero() || now == last {
+                    continue;
+                }
+                "file changed"
+            }
+        };
+        last = std::fs::read(&path).ok();
+        match gate.reload_file(&path).await {
+            Ok(done) => tracing::info!(
+                target: "a2a_guard_gate",
+                trigger = why,
+                result = ?done,
+                "configuration reloaded"
+            ),
+            Err(e) => tracing::error!(
+                target: "a2a_guard_gate",
+                trigger = why,
+                error = %e,
+                "configuration refused; the running one stays"
+            ),
+        }
+    }
 }
