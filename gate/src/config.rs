@@ -37,6 +37,45 @@ pub struct Config {
     /// When the file is read again (`[reload]`).
     #[serde(default)]
     pub reload: Reload,
+    /// How issuers' keys are kept (`[keys]`).
+    #[serde(default)]
+    pub keys: Keys,
+}
+
+/// `[keys]`: refresh, last-known-good and the snapshot, for every issuer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Keys {
+    /// Seconds between scheduled JWKS fetches when the issuer sends no `Cache-Control`
+    /// (default 600; an issuer's `max-age` is clamped to at least this or 60, whichever is
+    /// smaller, and at most a day).
+    #[serde(default = "default_refresh_secs")]
+    pub refresh_secs: u64,
+    /// Seconds keys stay usable after the issuer last confirmed them, while fetches fail
+    /// (default 86 400: a day).
+    #[serde(default = "default_lkg_secs")]
+    pub last_known_good_secs: u64,
+    /// Keep fetched keys in this file (mode 0600) and read it at start when an issuer is
+    /// unreachable, so a restart during an outage still has keys. Off unless set.
+    pub snapshot_file: Option<PathBuf>,
+}
+
+impl Default for Keys {
+    fn default() -> Self {
+        Keys {
+            refresh_secs: default_refresh_secs(),
+            last_known_good_secs: default_lkg_secs(),
+            snapshot_file: None,
+        }
+    }
+}
+
+fn default_refresh_secs() -> u64 {
+    600
+}
+
+fn default_lkg_secs() -> u64 {
+    24 * 3600
 }
 
 /// `[reload]`: the binary reads its file again on `SIGHUP`, and when the file changes.
@@ -211,6 +250,12 @@ impl Config {
                     "jwks_url and keys_file are exclusive",
                 ));
             }
+        }
+        if self.keys.refresh_secs == 0 || self.keys.refresh_secs > 24 * 3600 {
+            return Err(invalid("keys.refresh_secs", "1 to 86400 seconds"));
+        }
+        if self.keys.last_known_good_secs == 0 {
+            return Err(invalid("keys.last_known_good_secs", "at least 1 second"));
         }
         for (name, claim) in &self.claim_headers {
             http::HeaderName::from_bytes(name.as_bytes())

@@ -23,6 +23,7 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
@@ -50,7 +51,7 @@ struct Inner {
     validator: Validator,
     /// What `validator` was built from: a reload with the same issuers and audiences keeps
     /// it, and with it the key caches, the verified-token cache and their state.
-    built_from: (Vec<IssuerConfig>, Vec<String>),
+    built_from: (Vec<IssuerConfig>, Vec<String>, config::Keys),
     routes: Routes,
     rules: ScopeRules,
     realm: String,
@@ -78,10 +79,11 @@ pub enum StartError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Reloaded {
-    /// Issuers and audiences were unchanged: the validator, its keys and its caches were
-    /// kept; routes, claim headers, trusted proxies and realm were replaced.
+    /// Issuers, audiences and `[keys]` were unchanged: the validator, its keys and its
+    /// caches were kept; routes, claim headers, trusted proxies and realm were replaced.
     KeysKept,
-    /// Issuers or audiences changed: a new validator fetched its keys before the swap.
+    /// Issuers, audiences or `[keys]` changed: a new validator fetched its keys before the
+    /// swap.
     KeysFetched,
 }
 
@@ -313,7 +315,11 @@ impl Inner {
     /// Everything a configuration needs; the validator of `old` is kept when its issuers
     /// and audiences are the same.
     async fn build(config: &Config, old: Option<&Inner>) -> Result<Inner, StartError> {
-        let built_from = (config.issuers.clone(), config.audiences.clone());
+        let built_from = (
+            config.issuers.clone(),
+            config.audiences.clone(),
+            config.keys.clone(),
+        );
         let validator = match old {
             Some(old) if old.built_from == built_from => old.validator.clone(),
             Some(_) => {
@@ -365,6 +371,18 @@ async fn validator(config: &Config) -> Result<Validator, a2a_guard::ConfigError>
     }
     for aud in &config.audiences {
         b = b.audience(aud.clone());
+    }
+    let k = &config.keys;
+    let refresh = Duration::from_secs(k.refresh_secs);
+    b = b
+        .refresh_interval(
+            refresh,
+            refresh.min(Duration::from_secs(60)),
+            Duration::from_secs(24 * 3600),
+        )
+        .last_known_good(Duration::from_secs(k.last_known_good_secs));
+    if let Some(file) = &k.snapshot_file {
+        b = b.snapshot_file(file.clone());
     }
     b.build().await
 }
