@@ -11,6 +11,7 @@ TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 GATE_PORT=$(free_port)
+ADMIN_PORT=$(free_port)
 AGENT_PORT=$(free_port)
 
 # Keys and tokens: the dev issuer writes target/gate-dev-jwks.json (from the root).
@@ -21,8 +22,9 @@ T_PAY=$(token_for "read:payments execute:payment")
 T_ORDERS=$(token_for "read:orders")
 [[ -n $T_CUSTOMERS && -n $T_PAY && -n $T_ORDERS ]] || die "no tokens from dev_issuer"
 
-# The example configuration, on this run's port.
+# The example configuration, on this run's ports.
 sed -e "s|^forward_auth = .*|forward_auth = \"127.0.0.1:$GATE_PORT\"|" \
+    -e "s|^admin = .*|admin = \"127.0.0.1:$ADMIN_PORT\"|" \
     -e "s|^keys_file = .*|keys_file = \"$ROOT/target/gate-dev-jwks.json\"|" \
     "$ROOT/gate/examples/gate.toml" >"$WORK/gate.toml"
 "$TARGET/debug/a2a-guard-gate" check --config "$WORK/gate.toml" >/dev/null || die "gate check failed"
