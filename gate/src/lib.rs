@@ -1,12 +1,14 @@
 //! `a2a-guard-gate`: a local token validation service built on a2a-guard, for agents that
-//! are not written in Rust. This first slice is the forward-auth decision service for nginx
-//! `auth_request` and Traefik `forwardAuth` (issue 17); see `gate/README.md`.
+//! are not written in Rust: the forward-auth decision service for nginx `auth_request` and
+//! Traefik `forwardAuth`, and a reverse proxy in front of one agent ([`Proxy`]) (issue 17);
+//! see `gate/README.md`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = a2a_guard_gate::Config::load("gate.toml".as_ref())?;
 //! let gate = a2a_guard_gate::Gate::new(config.clone()).await?;
-//! let listener = tokio::net::TcpListener::bind(config.listen.forward_auth).await?;
+//! let addr = config.listen.forward_auth.expect("[listen] forward_auth");
+//! let listener = tokio::net::TcpListener::bind(addr).await?;
 //! gate.serve(listener).await?;
 //! # Ok(()) }
 //! ```
@@ -15,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod proxy;
 pub mod routes;
 
 use std::net::{IpAddr, SocketAddr};
@@ -28,6 +31,7 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 
 pub use config::{Config, ConfigError};
+pub use proxy::Proxy;
 use routes::{Route, Routes};
 
 /// The decision service: a validator, the routes, the claim headers and the trusted proxies.
