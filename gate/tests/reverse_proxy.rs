@@ -532,6 +532,45 @@ async fn an_unreachable_upstream_is_a_bad_gateway() {
     assert_eq!(body, "bad gateway\n");
 }
 
+#[tokio::test]
+async fn an_upstream_that_never_accepts_is_a_gateway_timeout() {
+    let issuer = TestIssuer::start().await.unwrap();
+    // A listener that never accepts, its queue filled: the kernel drops further SYNs, so a
+    // connection attempt neither succeeds nor is refused (Linux; a full accept queue).
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut held = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_millis(500), TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => held.push(s),
+            Ok(Err(e)) => panic!("connect: {e}"),
+            Err(_) => break,
+        }
+        assert!(held.len() < 64, "the accept queue never filled");
+    }
+    let proxy = start(config(
+        &issuer,
+        &format!("http://{addr}"),
+        "connect_timeout_ms = 200",
+    ))
+    .await;
+    let res = tokio::time::timeout(HANG, async {
+        reqwest::Client::new()
+            .get(format!("http://{proxy}/customers/42"))
+            .header("authorization", bearer(&issuer, "read:customers"))
+            .send()
+            .await
+            .unwrap()
+    })
+    .await
+    .expect("the proxy gave up connecting");
+    assert_eq!(res.status(), 504);
+    assert_eq!(res.text().await.unwrap(), "upstream timed out\n");
+    drop((listener, held));
+}
+
 fn parse_with(listen: &str, proxy: &str) -> Result<Config, ConfigError> {
     Config::parse(&format!(
         r#"
