@@ -202,6 +202,9 @@ impl Proxy {
         }
         let (mut parts, body) = res.into_parts();
         strip_hop_by_hop(&mut parts.headers);
+        // The upstream's HTTP version describes that connection, not the client's (an
+        // HTTP/1.0 upstream must not make the client's connection HTTP/1.0).
+        parts.version = Version::HTTP_11;
         // Streamed: each frame goes to the client as it arrives (SSE is never buffered).
         Response::from_parts(parts, Body::new(body))
     }

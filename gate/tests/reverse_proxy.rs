@@ -434,7 +434,8 @@ async fn request_bodies_stream_to_the_upstream() {
         read_until(&mut s, &mut body, b"chunk-two").await;
         // The end of the chunked body.
         read_until(&mut s, &mut body, b"0\r\n\r\n").await;
-        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\nreceived")
+        // HTTP/1.0: the upstream's version is not the client's.
+        s.write_all(b"HTTP/1.0 200 OK\r\ncontent-length: 8\r\n\r\nreceived")
             .await
             .unwrap();
     })
