@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use a2a_guard::scope::Scope;
 use serde::Deserialize;
@@ -12,8 +13,11 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Where the gate listens.
+    /// Where the forward-auth listener is (optional when `[proxy]` is configured).
+    #[serde(default)]
     pub listen: Listen,
+    /// The reverse proxy in front of one upstream agent, if configured.
+    pub proxy: Option<ProxyConfig>,
     /// The `realm` of `WWW-Authenticate` challenges.
     #[serde(default = "default_realm")]
     pub realm: String,
@@ -101,14 +105,118 @@ fn default_watch_secs() -> u64 {
 }
 
 /// `[listen]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Listen {
-    /// The forward-auth listener (nginx `auth_request`, Traefik `forwardAuth`).
-    pub forward_auth: SocketAddr,
+    /// The forward-auth listener (nginx `auth_request`, Traefik `forwardAuth`); at least one
+    /// of this and `[proxy]` is required.
+    pub forward_auth: Option<SocketAddr>,
     /// The admin listener: `/healthz`, `/readyz`, `/metrics`, never behind the proxy and
     /// without a token. Off unless set; keep it on loopback.
     pub admin: Option<SocketAddr>,
+}
+
+/// The upstream connect timeout when `[proxy] connect_timeout_ms` is not set: 5 s.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `[proxy]`: the gate as a reverse proxy in front of one upstream agent.
+///
+/// ```
+/// let c = a2a_guard_gate::Config::parse(r#"
+///     audiences = ["https://agent.example"]
+///     [proxy]
+///     listen = "127.0.0.1:9200"
+///     upstream = "http://127.0.0.1:9000"
+///     [[issuer]]
+///     issuer = "https://issuer.example"
+/// "#).unwrap();
+/// let proxy = c.proxy.unwrap();
+/// assert!(!proxy.forward_authorization);
+/// assert_eq!(proxy.connect_timeout(), a2a_guard_gate::config::DEFAULT_CONNECT_TIMEOUT);
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyConfig {
+    /// Where clients connect.
+    pub listen: SocketAddr,
+    /// The agent: `http://host:port`, nothing more (no path, query or userinfo).
+    pub upstream: String,
+    /// Pass the client's `Authorization` (and `DPoP`) to the agent. Off by default: the agent
+    /// receives the claims, not the token. Turn it on only for an agent that needs the raw
+    /// token itself (RFC 8693 token exchange, calling on behalf of the client).
+    #[serde(default)]
+    pub forward_authorization: bool,
+    /// How long to wait for the TCP connection to the upstream, in milliseconds (default
+    /// [`DEFAULT_CONNECT_TIMEOUT`]); past it the client gets 504.
+    pub connect_timeout_ms: Option<u64>,
+}
+
+impl ProxyConfig {
+    /// The upstream connect timeout: `connect_timeout_ms`, or [`DEFAULT_CONNECT_TIMEOUT`].
+    ///
+    /// ```
+    /// # let mut p = a2a_guard_gate::Config::parse(r#"
+    /// #     audiences = ["a"]
+    /// #     [proxy]
+    /// #     listen = "127.0.0.1:0"
+    /// #     upstream = "http://127.0.0.1:9000"
+    /// #     connect_timeout_ms = 250
+    /// #     [[issuer]]
+    /// #     issuer = "https://issuer.example"
+    /// # "#).unwrap().proxy.unwrap();
+    /// assert_eq!(p.connect_timeout(), std::time::Duration::from_millis(250));
+    /// ```
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout_ms
+            .map_or(DEFAULT_CONNECT_TIMEOUT, Duration::from_millis)
+    }
+
+    /// The upstream's scheme and authority, checked: `http`, a host and a port, and no path,
+    /// query, fragment or userinfo. The error says what is wrong.
+    ///
+    /// ```
+    /// # let p = a2a_guard_gate::Config::parse(r#"
+    /// #     audiences = ["a"]
+    /// #     [proxy]
+    /// #     listen = "127.0.0.1:0"
+    /// #     upstream = "http://127.0.0.1:9000"
+    /// #     [[issuer]]
+    /// #     issuer = "https://issuer.example"
+    /// # "#).unwrap().proxy.unwrap();
+    /// assert_eq!(p.upstream_authority().unwrap().as_str(), "127.0.0.1:9000");
+    /// ```
+    pub fn upstream_authority(&self) -> Result<http::uri::Authority, String> {
+        let text = self.upstream.as_str();
+        // `http::Uri` drops a fragment silently; refuse it before parsing.
+        if text.contains('#') {
+            return Err("no fragment".into());
+        }
+        let uri: http::Uri = text
+            .parse()
+            .map_err(|_| "not a URL like http://127.0.0.1:9000".to_owned())?;
+        if uri.scheme_str() != Some("http") {
+            return Err("the scheme must be http (the upstream is a local agent)".into());
+        }
+        let Some(authority) = uri.authority().cloned() else {
+            return Err("no host".into());
+        };
+        if authority.as_str().contains('@') {
+            return Err("no userinfo".into());
+        }
+        if authority.host().is_empty() {
+            return Err("no host".into());
+        }
+        if authority.port_u16().is_none() {
+            return Err("a port is required (http://host:port)".into());
+        }
+        if uri.query().is_some() {
+            return Err("no query".into());
+        }
+        if uri.path() != "/" && !uri.path().is_empty() {
+            return Err("no path: requests keep their own path".into());
+        }
+        Ok(authority)
+    }
 }
 
 /// One `[[issuer]]`.
@@ -234,6 +342,25 @@ impl Config {
 
     /// Every rule the types cannot express.
     fn check(&self) -> Result<(), ConfigError> {
+        if self.listen.forward_auth.is_none() && self.proxy.is_none() {
+            return Err(invalid(
+                "listen.forward_auth",
+                "nothing to serve: set [listen] forward_auth, [proxy], or both",
+            ));
+        }
+        if let Some(p) = &self.proxy {
+            p.upstream_authority()
+                .map_err(|e| invalid("proxy.upstream", format!("{:?}: {e}", p.upstream)))?;
+            if p.connect_timeout_ms == Some(0) {
+                return Err(invalid("proxy.connect_timeout_ms", "must be above 0"));
+            }
+            if self.listen.forward_auth == Some(p.listen) && p.listen.port() != 0 {
+                return Err(invalid(
+                    "proxy.listen",
+                    "the same address as [listen] forward_auth",
+                ));
+            }
+        }
         if self.audiences.is_empty() || self.audiences.iter().any(String::is_empty) {
             return Err(invalid("audiences", "at least one non-empty audience"));
         }

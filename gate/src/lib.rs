@@ -1,13 +1,14 @@
 //! `a2a-guard-gate`: a local token validation service built on a2a-guard, for agents that
 //! are not written in Rust: forward-auth decisions for nginx `auth_request` and Traefik
-//! `forwardAuth`, an admin listener, and configuration reloaded without a restart (issue
-//! 17); see `gate/README.md`.
+//! `forwardAuth`, a reverse proxy in front of one agent ([`Proxy`]), an admin listener, and
+//! configuration reloaded without a restart (issue 17); see `gate/README.md`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = a2a_guard_gate::Config::load("gate.toml".as_ref())?;
 //! let gate = a2a_guard_gate::Gate::new(config.clone()).await?;
-//! let listener = tokio::net::TcpListener::bind(config.listen.forward_auth).await?;
+//! let addr = config.listen.forward_auth.expect("[listen] forward_auth");
+//! let listener = tokio::net::TcpListener::bind(addr).await?;
 //! gate.serve(listener).await?;
 //! # Ok(()) }
 //! ```
@@ -17,6 +18,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod proxy;
 pub mod routes;
 
 use std::future::Future;
@@ -36,6 +38,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Status
 
 use config::IssuerConfig;
 pub use config::{Config, ConfigError};
+pub use proxy::Proxy;
 use routes::{Route, Routes};
 
 /// The decision service: a validator, the routes, the claim headers and the trusted proxies,

@@ -1,12 +1,13 @@
-//! `a2a-guard-gate --config gate.toml` serves forward-auth decisions (and the admin listener
-//! when configured), reloads on `SIGHUP` and file change, and drains on `SIGTERM`;
+//! `a2a-guard-gate --config gate.toml` serves forward-auth decisions, the reverse proxy, or
+//! both (and the admin listener when configured), reloads on `SIGHUP` and file change, and
+//! drains on `SIGTERM`;
 //! `a2a-guard-gate check --config gate.toml` validates the file and exits.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use a2a_guard_gate::{Config, Gate};
+use a2a_guard_gate::{Config, Gate, Proxy};
 use clap::{Parser, Subcommand};
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::signal::unix::{SignalKind, signal};
@@ -14,7 +15,7 @@ use tokio::signal::unix::{SignalKind, signal};
 #[derive(Parser)]
 #[command(
     version,
-    about = "A local OAuth2 token validation service for agents (forward-auth)"
+    about = "A local OAuth2 token validation service for agents (forward-auth, reverse proxy)"
 )]
 struct Cli {
     /// The configuration file (TOML; see gate/README.md).
@@ -54,7 +55,8 @@ async fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let addr = config.listen.forward_auth;
+    let forward_auth = config.listen.forward_auth;
+    let proxy_config = config.proxy.clone();
     let admin_addr = config.listen.admin;
     let watch = Duration::from_secs(config.reload.watch_secs);
     let metrics = match admin_addr {
@@ -86,23 +88,6 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("cannot listen on {addr}: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let admin = match admin_addr {
-        Some(a) => match tokio::net::TcpListener::bind(a).await {
-            Ok(l) => Some(l),
-            Err(e) => {
-                eprintln!("cannot listen on {a}: {e}");
-                return ExitCode::from(1);
-            }
-        },
-        None => None,
-    };
     // SIGTERM or Ctrl-C: stop accepting, answer what is in flight, exit.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let until_stopped = move || {
@@ -111,6 +96,44 @@ async fn main() -> ExitCode {
             let _ = s.wait_for(|stop| *stop).await;
         }
     };
+    let mut servers = tokio::task::JoinSet::new();
+    if let Some(addr) = forward_auth {
+        let listener = match bind(addr).await {
+            Ok(l) => l,
+            Err(code) => return code,
+        };
+        tracing::info!(target: "a2a_guard_gate", %addr, "forward-auth listening");
+        servers.spawn(gate.clone().serve_until(listener, until_stopped()));
+    }
+    if let Some(p) = proxy_config {
+        let proxy = match Proxy::new(gate.clone(), &p) {
+            Ok(proxy) => proxy,
+            Err(e) => {
+                eprintln!("cannot start: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let listener = match bind(p.listen).await {
+            Ok(l) => l,
+            Err(code) => return code,
+        };
+        tracing::info!(target: "a2a_guard_gate", addr = %p.listen, upstream = %p.upstream, "proxy listening");
+        servers.spawn(proxy.serve_until(listener, until_stopped()));
+    }
+    if let Some(addr) = admin_addr {
+        let listener = match bind(addr).await {
+            Ok(l) => l,
+            Err(code) => return code,
+        };
+        let app = a2a_guard_gate::admin::router(gate.clone(), metrics);
+        tracing::info!(target: "a2a_guard_gate", %addr, "admin listening");
+        let shutdown = until_stopped();
+        servers.spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        });
+    }
     tokio::spawn(async move {
         let Ok(mut term) = signal(SignalKind::terminate()) else {
             return;
@@ -122,19 +145,30 @@ async fn main() -> ExitCode {
         tracing::info!(target: "a2a_guard_gate", "shutting down: draining requests in flight");
         let _ = stop.send(true);
     });
-    tokio::spawn(reloads(gate.clone(), cli.config.clone(), watch));
-    if let Some(l) = admin {
-        let app = a2a_guard_gate::admin::router(gate.clone(), metrics);
-        tracing::info!(target: "a2a_guard_gate", addr = ?admin_addr, "admin listening");
-        let shutdown = until_stopped();
-        tokio::spawn(async move { axum::serve(l, app).with_graceful_shutdown(shutdown).await });
-    }
-    tracing::info!(target: "a2a_guard_gate", %addr, "forward-auth listening");
-    if let Err(e) = gate.serve_until(listener, until_stopped()).await {
-        eprintln!("server: {e}");
-        return ExitCode::from(1);
+    tokio::spawn(reloads(gate, cli.config.clone(), watch));
+    // Every server ends only after the stop signal (then once its requests are answered),
+    // or on an error, which ends the process.
+    while let Some(r) = servers.join_next().await {
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                eprintln!("server: {e}");
+                return ExitCode::from(1);
+            }
+            Err(e) => {
+                eprintln!("server: {e}");
+                return ExitCode::from(1);
+            }
+        }
     }
     ExitCode::SUCCESS
+}
+
+async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, ExitCode> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        eprintln!("cannot listen on {addr}: {e}");
+        ExitCode::from(1)
+    })
 }
 
 /// The Prometheus recorder, with buckets for the validation latency histogram (10 µs … 1 s).
