@@ -42,6 +42,10 @@ pub struct Config {
 pub struct Listen {
     /// The forward-auth listener (nginx `auth_request`, Traefik `forwardAuth`).
     pub forward_auth: SocketAddr,
+    /// The Envoy ext_authz v3 gRPC listener (plaintext HTTP/2, as Envoy's `grpc_service`
+    /// speaks to a loopback peer); none by default.
+    #[serde(default)]
+    pub ext_authz: Option<SocketAddr>,
 }
 
 /// One `[[issuer]]`.

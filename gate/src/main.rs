@@ -1,4 +1,5 @@
-//! `a2a-guard-gate --config gate.toml` serves forward-auth decisions;
+//! `a2a-guard-gate --config gate.toml` serves forward-auth decisions (and Envoy ext_authz
+//! ones when `[listen] ext_authz` is set);
 //! `a2a-guard-gate check --config gate.toml` validates the file and exits.
 
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(
     version,
-    about = "A local OAuth2 token validation service for agents (forward-auth)"
+    about = "A local OAuth2 token validation service for agents (forward-auth, Envoy ext_authz)"
 )]
 struct Cli {
     /// The configuration file (TOML; see gate/README.md).
@@ -51,6 +52,7 @@ async fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let addr = config.listen.forward_auth;
+    let ext_authz_addr = config.listen.ext_authz;
     let gate = match Gate::new(config).await {
         Ok(g) => g,
         Err(e) => {
@@ -65,6 +67,26 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let ext_authz = match ext_authz_addr {
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => {
+                tracing::info!(target: "a2a_guard_gate", %addr, "ext_authz (gRPC) listening");
+                Some(l)
+            }
+            Err(e) => {
+                eprintln!("cannot listen on {addr}: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        None => None,
+    };
+    let grpc = gate.clone();
+    let ext_authz = async move {
+        match ext_authz {
+            Some(l) => grpc.serve_ext_authz(l).await.map_err(|e| e.to_string()),
+            None => std::future::pending().await,
+        }
+    };
     tracing::info!(target: "a2a_guard_gate", %addr, "forward-auth listening");
     tokio::select! {
         r = gate.serve(listener) => {
@@ -72,6 +94,10 @@ async fn main() -> ExitCode {
                 eprintln!("server: {e}");
                 return ExitCode::from(1);
             }
+        }
+        Err(e) = ext_authz => {
+            eprintln!("ext_authz server: {e}");
+            return ExitCode::from(1);
         }
         _ = tokio::signal::ctrl_c() => {}
     }
