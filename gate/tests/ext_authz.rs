@@ -350,3 +350,23 @@ async fn malformed_check_requests_are_denied() {
     .await;
     allowed(&res);
 }
+
+#[test]
+fn the_listener_is_optional_and_strict() {
+    let base = r#"
+audiences = ["https://agent.example"]
+[[issuer]]
+issuer = "https://issuer.example"
+[listen]
+forward_auth = "127.0.0.1:9100"
+"#;
+    let c = Config::parse(base).unwrap();
+    assert_eq!(c.listen.ext_authz, None);
+    let c = Config::parse(&format!("{base}ext_authz = \"127.0.0.1:9101\"\n")).unwrap();
+    assert_eq!(c.listen.ext_authz, Some("127.0.0.1:9101".parse().unwrap()));
+    // Not an address, or a misspelt key: refused, naming the key.
+    let e = Config::parse(&format!("{base}ext_authz = \"loopback\"\n")).unwrap_err();
+    assert!(e.to_string().contains("ext_authz"), "{e}");
+    let e = Config::parse(&format!("{base}ext_auth = \"127.0.0.1:9101\"\n")).unwrap_err();
+    assert!(e.to_string().contains("ext_auth"), "{e}");
+}
