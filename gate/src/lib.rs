@@ -121,8 +121,8 @@ impl Gate {
     }
 
     /// The decision for a request with this method, path and query (`uri`, as on the request
-    /// line) and headers: the one entry point of every way into the gate (forward-auth, and
-    /// the reverse proxy and ext_authz as they land).
+    /// line) and headers: the one entry point of every way into the gate (forward-auth,
+    /// ext_authz through [`Gate::check_with_certificate`], and the reverse proxy as it lands).
     ///
     /// ```no_run
     /// # async fn demo(gate: a2a_guard_gate::Gate, headers: http::HeaderMap) {
