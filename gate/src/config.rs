@@ -114,6 +114,9 @@ pub struct Listen {
     /// The admin listener: `/healthz`, `/readyz`, `/metrics`, never behind the proxy and
     /// without a token. Off unless set; keep it on loopback.
     pub admin: Option<SocketAddr>,
+    /// The Envoy ext_authz v3 gRPC listener (plaintext HTTP/2, as Envoy's `grpc_service`
+    /// speaks to a loopback peer); none by default.
+    pub ext_authz: Option<SocketAddr>,
 }
 
 /// The upstream connect timeout when `[proxy] connect_timeout_ms` is not set: 5 s.
@@ -342,23 +345,35 @@ impl Config {
 
     /// Every rule the types cannot express.
     fn check(&self) -> Result<(), ConfigError> {
-        if self.listen.forward_auth.is_none() && self.proxy.is_none() {
+        if self.listen.forward_auth.is_none()
+            && self.listen.ext_authz.is_none()
+            && self.proxy.is_none()
+        {
             return Err(invalid(
                 "listen.forward_auth",
-                "nothing to serve: set [listen] forward_auth, [proxy], or both",
+                "nothing to serve: set [listen] forward_auth, [listen] ext_authz or [proxy]",
             ));
+        }
+        // Two listeners on one fixed address: the second bind would fail at start.
+        let fixed: Vec<(&str, SocketAddr)> = [
+            ("listen.forward_auth", self.listen.forward_auth),
+            ("listen.ext_authz", self.listen.ext_authz),
+            ("listen.admin", self.listen.admin),
+            ("proxy.listen", self.proxy.as_ref().map(|p| p.listen)),
+        ]
+        .into_iter()
+        .filter_map(|(at, a)| a.filter(|a| a.port() != 0).map(|a| (at, a)))
+        .collect();
+        for (i, (at, addr)) in fixed.iter().enumerate() {
+            if let Some((first, _)) = fixed[..i].iter().find(|(_, a)| a == addr) {
+                return Err(invalid(*at, format!("the same address as {first}")));
+            }
         }
         if let Some(p) = &self.proxy {
             p.upstream_authority()
                 .map_err(|e| invalid("proxy.upstream", format!("{:?}: {e}", p.upstream)))?;
             if p.connect_timeout_ms == Some(0) {
                 return Err(invalid("proxy.connect_timeout_ms", "must be above 0"));
-            }
-            if self.listen.forward_auth == Some(p.listen) && p.listen.port() != 0 {
-                return Err(invalid(
-                    "proxy.listen",
-                    "the same address as [listen] forward_auth",
-                ));
             }
         }
         if self.audiences.is_empty() || self.audiences.iter().any(String::is_empty) {

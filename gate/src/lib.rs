@@ -1,7 +1,8 @@
 //! `a2a-guard-gate`: a local token validation service built on a2a-guard, for agents that
 //! are not written in Rust: forward-auth decisions for nginx `auth_request` and Traefik
-//! `forwardAuth`, a reverse proxy in front of one agent ([`Proxy`]), an admin listener, and
-//! configuration reloaded without a restart (issue 17); see `gate/README.md`.
+//! `forwardAuth`, the Envoy gRPC ext_authz v3 service ([`ext_authz`]), a reverse proxy in
+//! front of one agent ([`Proxy`]), an admin listener, and configuration reloaded without a
+//! restart (issue 17); see `gate/README.md`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -18,6 +19,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod ext_authz;
 pub mod proxy;
 pub mod routes;
 
@@ -30,6 +32,8 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use a2a_guard::bearer::{self, Credentials};
+use a2a_guard::claims::Confirmation;
+use a2a_guard::pop::ClientCertificate;
 use a2a_guard::scope::ScopeRules;
 use a2a_guard::{AuthError, Challenge, Principal, Validator};
 use axum::extract::{ConnectInfo, State};
@@ -194,8 +198,8 @@ impl Gate {
     }
 
     /// The decision for a request with this method, path and query (`uri`, as on the request
-    /// line) and headers: the one entry point of every way into the gate (forward-auth, and
-    /// the reverse proxy and ext_authz as they land).
+    /// line) and headers: the one entry point of every way into the gate (forward-auth,
+    /// ext_authz through [`Gate::check_with_certificate`], and the reverse proxy as it lands).
     ///
     /// ```no_run
     /// # async fn demo(gate: a2a_guard_gate::Gate, headers: http::HeaderMap) {
@@ -206,7 +210,37 @@ impl Gate {
     /// }
     /// # }
     /// ```
+    ///
+    /// A token bound to a client certificate (`cnf.x5t#S256`) is refused here: use
+    /// [`Gate::check_with_certificate`] where the proxy passes the client's certificate.
     pub async fn check(&self, method: &Method, uri: &str, headers: &HeaderMap) -> Decision {
+        self.check_with_certificate(method, uri, headers, None)
+            .await
+    }
+
+    /// [`Gate::check`] for a request whose client presented `cert` over mutual TLS (as Envoy
+    /// reports it in ext_authz): a token bound to a certificate (RFC 8705 `cnf.x5t#S256`) is
+    /// accepted only when `cert` is that certificate; with another one or none it is refused
+    /// (401 `invalid_token`). A DPoP-bound token (`cnf.jkt`) is refused either way.
+    ///
+    /// ```no_run
+    /// # async fn demo(gate: a2a_guard_gate::Gate, headers: http::HeaderMap, der: Vec<u8>) {
+    /// use a2a_guard::pop::ClientCertificate;
+    /// use a2a_guard_gate::Decision;
+    /// let cert = ClientCertificate::from_der(der);
+    /// let decision = gate
+    ///     .check_with_certificate(&http::Method::GET, "/customers/42", &headers, Some(&cert))
+    ///     .await;
+    /// assert!(matches!(decision, Decision::Allow(_) | Decision::Deny(_)));
+    /// # }
+    /// ```
+    pub async fn check_with_certificate(
+        &self,
+        method: &Method,
+        uri: &str,
+        headers: &HeaderMap,
+        cert: Option<&ClientCertificate>,
+    ) -> Decision {
         // One configuration for the whole decision, whatever a reload does meanwhile.
         let g = &*self.inner.load_full();
         let deny = |e: AuthError, scope: Option<&str>| {
@@ -254,15 +288,10 @@ impl Gate {
             Ok(p) => p,
             Err(e) => return deny(e, None),
         };
-        // Sender-constrained tokens need the proof checked against the original request;
-        // until the gate does that, it refuses them rather than accept them as bearer.
-        if principal.registered().cnf.is_some() {
-            return deny(
-                AuthError::ProofOfPossession(
-                    "sender-constrained tokens are not supported by this gate yet",
-                ),
-                None,
-            );
+        if let Some(cnf) = &principal.registered().cnf
+            && let Err(e) = binding(cnf, cert)
+        {
+            return deny(e, None);
         }
         if let Some(req_scopes) = &route.requirement
             && !principal.scopes().satisfies(req_scopes, &g.rules)
@@ -287,6 +316,36 @@ impl Gate {
             .map(|(name, _)| name.clone())
             .collect()
     }
+}
+
+/// The proof a sender-constrained token needs. RFC 8705 §3: a certificate-bound token is
+/// accepted only from the client holding that certificate. A DPoP-bound token (RFC 9449) needs
+/// its proof checked against the original request, which the gate does not do yet: it is
+/// refused rather than accepted as a bearer token, and so is any other confirmation method.
+fn binding(cnf: &Confirmation, cert: Option<&ClientCertificate>) -> Result<(), AuthError> {
+    use subtle::ConstantTimeEq as _;
+    if cnf.jkt.is_some() {
+        return Err(AuthError::ProofOfPossession(
+            "DPoP-bound tokens are not supported by this gate yet",
+        ));
+    }
+    let Some(x5t) = &cnf.x5t_s256 else {
+        return Err(AuthError::ProofOfPossession(
+            "the token's confirmation method is not supported by this gate",
+        ));
+    };
+    let Some(cert) = cert else {
+        return Err(AuthError::ProofOfPossession(
+            "the token is certificate-bound and no client certificate was presented",
+        ));
+    };
+    // Constant time: the thumbprint is not secret, but the comparison costs nothing to harden.
+    if !bool::from(cert.thumbprint().as_bytes().ct_eq(x5t.as_bytes())) {
+        return Err(AuthError::ProofOfPossession(
+            "the client certificate does not match the token",
+        ));
+    }
+    Ok(())
 }
 
 /// What the gate decided about one request.

@@ -1,6 +1,6 @@
-//! `a2a-guard-gate --config gate.toml` serves forward-auth decisions, the reverse proxy, or
-//! both (and the admin listener when configured), reloads on `SIGHUP` and file change, and
-//! drains on `SIGTERM`;
+//! `a2a-guard-gate --config gate.toml` serves forward-auth decisions, Envoy ext_authz ones,
+//! the reverse proxy, or any mix (and the admin listener when configured), reloads on
+//! `SIGHUP` and file change, and drains on `SIGTERM`;
 //! `a2a-guard-gate check --config gate.toml` validates the file and exits.
 
 use std::path::PathBuf;
@@ -15,7 +15,7 @@ use tokio::signal::unix::{SignalKind, signal};
 #[derive(Parser)]
 #[command(
     version,
-    about = "A local OAuth2 token validation service for agents (forward-auth, reverse proxy)"
+    about = "A local OAuth2 token validation service for agents (forward-auth, Envoy ext_authz, reverse proxy)"
 )]
 struct Cli {
     /// The configuration file (TOML; see gate/README.md).
@@ -56,6 +56,7 @@ async fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let forward_auth = config.listen.forward_auth;
+    let ext_authz = config.listen.ext_authz;
     let proxy_config = config.proxy.clone();
     let admin_addr = config.listen.admin;
     let watch = Duration::from_secs(config.reload.watch_secs);
@@ -104,6 +105,18 @@ async fn main() -> ExitCode {
         };
         tracing::info!(target: "a2a_guard_gate", %addr, "forward-auth listening");
         servers.spawn(gate.clone().serve_until(listener, until_stopped()));
+    }
+    if let Some(addr) = ext_authz {
+        let listener = match bind(addr).await {
+            Ok(l) => l,
+            Err(code) => return code,
+        };
+        tracing::info!(target: "a2a_guard_gate", %addr, "ext_authz (gRPC) listening");
+        let grpc = gate.clone();
+        let shutdown = until_stopped();
+        servers.spawn(async move {
+            (grpc.serve_ext_authz_until(listener, shutdown).await).map_err(std::io::Error::other)
+        });
     }
     if let Some(p) = proxy_config {
         let proxy = match Proxy::new(gate.clone(), &p) {
