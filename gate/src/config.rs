@@ -44,6 +44,9 @@ pub struct Config {
     /// How issuers' keys are kept (`[keys]`).
     #[serde(default)]
     pub keys: Keys,
+    /// DPoP (RFC 9449) proof checks (`[dpop]`); without it every DPoP-bound token is
+    /// refused.
+    pub dpop: Option<DpopSection>,
 }
 
 /// `[keys]`: refresh, last-known-good and the snapshot, for every issuer.
@@ -257,6 +260,88 @@ pub struct RouteConfig {
     /// No token needed (health checks, the agent card).
     #[serde(default)]
     pub public: bool,
+    /// The token must be sender-constrained: `"dpop"` (RFC 9449 `cnf.jkt` with a valid
+    /// proof), `"mtls"` (RFC 8705 `cnf.x5t#S256` with its certificate) or `"any"` of the two.
+    /// A bearer token is refused (401). Default: any token, bound ones checked all the same.
+    pub binding: Option<String>,
+    /// The longest RFC 8693 `act` chain accepted on this route (`0`: no delegated token).
+    /// Default: the validator's limit only.
+    pub max_delegation_depth: Option<usize>,
+    /// The current actor (`act.sub`) must be one of these; a token without `act` is refused
+    /// (403). Default: any actor, or none.
+    #[serde(default)]
+    pub actors: Vec<String>,
+}
+
+/// `[dpop]`: DPoP proofs (RFC 9449), checked by the a2a-guard library's verifier against the
+/// original request. Secrets never appear here: the nonce secret is named by an environment
+/// variable or a file.
+///
+/// ```
+/// let c = a2a_guard_gate::Config::parse(r#"
+///     audiences = ["https://agent.example"]
+///     [listen]
+///     forward_auth = "127.0.0.1:9100"
+///     [[issuer]]
+///     issuer = "https://issuer.example"
+///     [dpop]
+///     origins = ["https://agent.example"]
+///     algorithms = ["ES256", "EdDSA"]
+///     iat_window = { behind_secs = 30, ahead_secs = 5 }
+/// "#).unwrap();
+/// assert_eq!(c.dpop.unwrap().origins, ["https://agent.example"]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DpopSection {
+    /// The URLs clients reach the agent at and sign as `htu` (scheme, host, port, optional
+    /// path prefix); at least one. The original request's host selects one.
+    pub origins: Vec<String>,
+    /// Accepted proof algorithms (default: every asymmetric algorithm a2a-guard knows).
+    #[serde(default)]
+    pub algorithms: Vec<String>,
+    /// How far a proof's `iat` may lie in the past and the future.
+    #[serde(default)]
+    pub iat_window: IatWindow,
+    /// Require server nonces (RFC 9449 §8): a proof without the current nonce gets 401
+    /// `use_dpop_nonce` and a `DPoP-Nonce` header.
+    #[serde(default)]
+    pub require_nonce: bool,
+    /// The environment variable holding the nonce key (at least 32 bytes), shared by every
+    /// gate of a fleet. Without it (and without `nonce_secret_file`) each process makes its
+    /// own key.
+    pub nonce_secret_env: Option<String>,
+    /// A file holding the nonce key (a final newline is ignored).
+    pub nonce_secret_file: Option<PathBuf>,
+}
+
+/// `[dpop] iat_window`, in seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IatWindow {
+    /// How old a proof may be (default 60).
+    #[serde(default = "default_iat_behind")]
+    pub behind_secs: u64,
+    /// How far in the future (clock skew) a proof's `iat` may be (default 5).
+    #[serde(default = "default_iat_ahead")]
+    pub ahead_secs: u64,
+}
+
+impl Default for IatWindow {
+    fn default() -> Self {
+        IatWindow {
+            behind_secs: default_iat_behind(),
+            ahead_secs: default_iat_ahead(),
+        }
+    }
+}
+
+fn default_iat_behind() -> u64 {
+    a2a_guard::pop::DEFAULT_DPOP_IAT_BEHIND.as_secs()
+}
+
+fn default_iat_ahead() -> u64 {
+    a2a_guard::pop::DEFAULT_DPOP_IAT_AHEAD.as_secs()
 }
 
 fn default_realm() -> String {
@@ -399,6 +484,9 @@ impl Config {
         if self.keys.last_known_good_secs == 0 {
             return Err(invalid("keys.last_known_good_secs", "at least 1 second"));
         }
+        if let Some(d) = &self.dpop {
+            crate::dpop::check_section(d).map_err(|(key, problem)| invalid(key, problem))?;
+        }
         for (name, claim) in &self.claim_headers {
             http::HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| invalid(format!("claim_headers.{name}"), "not a header name"))?;
@@ -425,6 +513,8 @@ impl Config {
             for s in r.all.iter().chain(&r.any) {
                 Scope::parse(s).map_err(|e| invalid(at("all"), format!("{s:?}: {e}")))?;
             }
+            crate::routes::RouteRules::check(r, self.dpop.is_some())
+                .map_err(|(key, problem)| invalid(at(key), problem))?;
             if !seen.insert((r.method.to_ascii_uppercase(), r.path.clone())) {
                 return Err(invalid(at("path"), "the same method and path twice"));
             }

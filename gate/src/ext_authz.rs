@@ -116,9 +116,21 @@ impl ExtAuthz {
             _ => None,
         };
         let headers = request_headers(http);
+        // Envoy reports where the client sent the request: the origin of the URL a DPoP
+        // proof signs (`htu`, RFC 9449 §4.3), absolute-form so it wins over any `Host`.
+        let target = match (http.scheme.as_str(), http.host.as_str()) {
+            ("http" | "https", host)
+                if http.path.starts_with('/')
+                    && !host.contains('@')
+                    && host.parse::<http::uri::Authority>().is_ok() =>
+            {
+                format!("{}://{host}{}", http.scheme, http.path)
+            }
+            _ => http.path.clone(),
+        };
         let decision = self
             .gate
-            .check_with_certificate(&method, &http.path, &headers, cert.as_ref())
+            .check_with_certificate(&method, &target, &headers, cert.as_ref())
             .await;
         match decision {
             Decision::Allow(claims) => self.allow(claims),

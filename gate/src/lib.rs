@@ -19,6 +19,7 @@
 
 pub mod admin;
 pub mod config;
+mod dpop;
 pub mod ext_authz;
 pub mod proxy;
 pub mod routes;
@@ -32,7 +33,6 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use a2a_guard::bearer::{self, Credentials};
-use a2a_guard::claims::Confirmation;
 use a2a_guard::pop::ClientCertificate;
 use a2a_guard::scope::ScopeRules;
 use a2a_guard::{AuthError, Challenge, Principal, Validator};
@@ -64,6 +64,8 @@ struct Inner {
     realm: String,
     trusted: Vec<IpAddr>,
     claim_headers: Vec<(HeaderName, Vec<String>)>,
+    /// `[dpop]`: proof checks, kept across reloads when unchanged.
+    dpop: dpop::DpopBinding,
 }
 
 /// Why the gate could not start.
@@ -192,9 +194,17 @@ impl Gate {
     pub async fn decide(&self, peer: IpAddr, req: &Parts) -> Response<axum::body::Body> {
         let trusted = self.inner.load().trusted.contains(&peer);
         let (method, uri) = target(trusted, req);
-        self.check(&method, &uri, &req.headers)
-            .await
-            .into_response()
+        if !trusted {
+            return self
+                .check(&method, &uri, &req.headers)
+                .await
+                .into_response();
+        }
+        // The proxy's subrequest names the gate in `Host`, not the agent: a DPoP proof's
+        // origin comes from `X-Forwarded-Host` (in `uri`) or the only configured origin.
+        let mut headers = req.headers.clone();
+        headers.remove(http::header::HOST);
+        self.check(&method, &uri, &headers).await.into_response()
     }
 
     /// The decision for a request with this method, path and query (`uri`, as on the request
@@ -243,19 +253,27 @@ impl Gate {
     ) -> Decision {
         // One configuration for the whole decision, whatever a reload does meanwhile.
         let g = &*self.inner.load_full();
-        let deny = |e: AuthError, scope: Option<&str>| {
+        // `uri` may be absolute-form (`https://agent.example/p?q`): the origin then names
+        // the URL a DPoP proof signs; routes see the path.
+        let target = origin_form(uri);
+        // RFC 9449 §7.1: a request made with DPoP is answered with a DPoP challenge.
+        let dpop_request = matches!(bearer::extract(headers, None), Ok(Credentials::Dpop(_)));
+        let deny = |e: AuthError, scope: Option<&str>, dpop: bool| {
             let mut c = Challenge::bearer(&g.realm);
             if let Some(s) = scope {
                 c = c.scope(s);
             }
+            if dpop {
+                c = c.dpop(g.dpop.check.algs());
+            }
             // Never the query: it may carry a token (refused, but not to be logged).
-            let path = uri.split(['?', '#']).next().unwrap_or("");
+            let path = target.split(['?', '#']).next().unwrap_or("");
             audit(method, path, None, e.reason(), e.status());
             Decision::Deny(e.to_response_with::<axum::body::Body>(&c))
         };
-        let path = match routes::normalized(uri) {
+        let path = match routes::normalized(target) {
             Ok(p) => p,
-            Err(why) => return deny(AuthError::InvalidRequest(why), None),
+            Err(why) => return deny(AuthError::InvalidRequest(why), None, false),
         };
         let Some(route) = g.routes.find(method, path) else {
             audit(method, path, None, "no_route", StatusCode::FORBIDDEN);
@@ -268,30 +286,31 @@ impl Gate {
             audit(method, path, Some(route), "public", StatusCode::OK);
             return Decision::Allow(HeaderMap::new());
         }
+        // A route that requires DPoP says so in every challenge it sends.
+        let dpop = dpop_request || route.rules.binding == Some(routes::Binding::Dpop);
         let required = route.requirement.as_ref().map(|r| {
             let v: Vec<&str> = r.scopes().iter().map(|s| s.as_str()).collect();
             v.join(" ")
         });
-        let query = uri.split_once('?').map(|(_, q)| q);
+        let query = target.split_once('?').map(|(_, q)| q);
         let token = match bearer::extract(headers, query) {
-            Ok(Credentials::Bearer(t)) => t,
-            Ok(Credentials::Dpop(_)) => {
-                return deny(
-                    AuthError::ProofOfPossession("DPoP is not supported by this gate yet"),
-                    None,
-                );
+            Ok(Credentials::Bearer(t) | Credentials::Dpop(t)) => t,
+            Ok(Credentials::None) => {
+                return deny(AuthError::MissingToken, required.as_deref(), dpop);
             }
-            Ok(Credentials::None) => return deny(AuthError::MissingToken, required.as_deref()),
-            Err(e) => return deny(e, None),
+            Err(e) => return deny(e, None, dpop),
         };
         let principal = match g.validator.validate(token).await {
             Ok(p) => p,
-            Err(e) => return deny(e, None),
+            Err(e) => return deny(e, None, dpop),
         };
-        if let Some(cnf) = &principal.registered().cnf
-            && let Err(e) = binding(cnf, cert)
+        if (principal.registered().cnf.is_some() || dpop_request)
+            && let Err(e) = binding(g, &principal, method, uri, headers, cert).await
         {
-            return deny(e, None);
+            return deny(e, None, dpop);
+        }
+        if let Err(e) = route.rules.admits(&principal) {
+            return deny(e, None, dpop);
         }
         if let Some(req_scopes) = &route.requirement
             && !principal.scopes().satisfies(req_scopes, &g.rules)
@@ -299,7 +318,7 @@ impl Gate {
             let e = AuthError::InsufficientScope {
                 required: required.clone().unwrap_or_default(),
             };
-            return deny(e, required.as_deref());
+            return deny(e, required.as_deref(), dpop);
         }
         audit(method, path, Some(route), "ok", StatusCode::OK);
         let mut claims = HeaderMap::new();
@@ -318,34 +337,72 @@ impl Gate {
     }
 }
 
-/// The proof a sender-constrained token needs. RFC 8705 §3: a certificate-bound token is
-/// accepted only from the client holding that certificate. A DPoP-bound token (RFC 9449) needs
-/// its proof checked against the original request, which the gate does not do yet: it is
-/// refused rather than accepted as a bearer token, and so is any other confirmation method.
-fn binding(cnf: &Confirmation, cert: Option<&ClientCertificate>) -> Result<(), AuthError> {
-    use subtle::ConstantTimeEq as _;
-    if cnf.jkt.is_some() {
-        return Err(AuthError::ProofOfPossession(
-            "DPoP-bound tokens are not supported by this gate yet",
-        ));
+/// The proof a sender-constrained token needs, checked by a2a-guard's
+/// [`PossessionCheck`](a2a_guard::pop::PossessionCheck) — the auth layer's own checks — on
+/// the original request: its method, its URL (`uri`, absolute-form when the way in knows the
+/// origin; otherwise the `Host` header selects a configured one), its headers (`DPoP`,
+/// `Authorization`) and the client certificate. RFC 8705 §3: a certificate-bound token only
+/// with that certificate. RFC 9449 §4.3, §7: a DPoP-bound token only as `DPoP` with one valid,
+/// unreplayed proof for this request (and the current nonce when nonces are required);
+/// without `[dpop]` every DPoP-bound token is refused.
+async fn binding(
+    g: &Inner,
+    principal: &Principal,
+    method: &Method,
+    uri: &str,
+    headers: &HeaderMap,
+    cert: Option<&ClientCertificate>,
+) -> Result<(), AuthError> {
+    let uri: http::Uri = uri
+        .parse()
+        .map_err(|_| AuthError::InvalidRequest("the request URL is not valid"))?;
+    let mut original = Request::new(());
+    *original.method_mut() = method.clone();
+    *original.uri_mut() = uri;
+    *original.headers_mut() = headers.clone();
+    if let Some(cert) = cert {
+        original.extensions_mut().insert(cert.clone());
     }
-    let Some(x5t) = &cnf.x5t_s256 else {
-        return Err(AuthError::ProofOfPossession(
-            "the token's confirmation method is not supported by this gate",
-        ));
-    };
-    let Some(cert) = cert else {
-        return Err(AuthError::ProofOfPossession(
-            "the token is certificate-bound and no client certificate was presented",
-        ));
-    };
-    // Constant time: the thumbprint is not secret, but the comparison costs nothing to harden.
-    if !bool::from(cert.thumbprint().as_bytes().ct_eq(x5t.as_bytes())) {
-        return Err(AuthError::ProofOfPossession(
-            "the client certificate does not match the token",
-        ));
+    g.dpop.check.check(&g.validator, principal, &original).await
+}
+
+/// The path and query of a request target, absolute-form (`https://host/p?q`) or
+/// origin-form (`/p?q`). An absolute-form target whose authority is not valid is returned
+/// whole, so that the path check refuses it.
+fn origin_form(uri: &str) -> &str {
+    if uri.starts_with('/') {
+        return uri;
     }
-    Ok(())
+    let Some(("http" | "https", rest)) = uri.split_once("://") else {
+        return uri;
+    };
+    let end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..end];
+    if authority.contains('@') || authority.parse::<http::uri::Authority>().is_err() {
+        return uri;
+    }
+    &rest[end..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_form;
+
+    #[test]
+    fn origin_form_strips_a_valid_origin_only() {
+        assert_eq!(origin_form("/a/b?x=http://c/d"), "/a/b?x=http://c/d");
+        assert_eq!(origin_form("https://agent.example/a?q"), "/a?q");
+        assert_eq!(origin_form("http://agent.example:8443/a"), "/a");
+        assert_eq!(origin_form("https://agent.example"), "");
+        assert_eq!(
+            origin_form("https://u@agent.example/a"),
+            "https://u@agent.example/a"
+        );
+        assert_eq!(
+            origin_form("ftp://agent.example/a"),
+            "ftp://agent.example/a"
+        );
+    }
 }
 
 /// What the gate decided about one request.
@@ -415,6 +472,7 @@ impl Inner {
             realm: config.realm.clone(),
             trusted: config.trusted_proxies.clone(),
             claim_headers,
+            dpop: dpop::DpopBinding::build(config.dpop.as_ref(), old.map(|o| &o.dpop))?,
         })
     }
 }
@@ -475,12 +533,34 @@ fn target(trusted: bool, req: &Parts) -> (Method, String) {
     let uri = text(["x-forwarded-uri", "x-original-uri"]);
     let method = text(["x-forwarded-method", "x-original-method"])
         .and_then(|m| Method::from_bytes(m.as_bytes()).ok());
+    // Traefik also says where the client sent the request (`X-Forwarded-Proto`, `-Host`):
+    // the origin of the absolute URL a DPoP proof signs (RFC 9449 §4.3). nginx sends neither
+    // unless told to; then the configured origin is used.
+    let uri = uri.map(|u| match absolute(h, &u) {
+        Some(abs) => abs,
+        None => u,
+    });
     match (method, uri) {
         (Some(m), Some(u)) => (m, u),
         (None, Some(u)) => (req.method.clone(), u),
         // A trusted proxy that does not say what it asks about: decide on nothing.
         _ => (req.method.clone(), String::new()),
     }
+}
+
+/// `proto://host` + `path` from a trusted proxy's `X-Forwarded-Proto` / `-Host`, when the
+/// host is a valid authority (no userinfo) and the path is origin-form; else `None`.
+fn absolute(h: &HeaderMap, path: &str) -> Option<String> {
+    let host = h.get("x-forwarded-host")?.to_str().ok()?;
+    let authority: http::uri::Authority = host.parse().ok()?;
+    if authority.as_str().contains('@') || !path.starts_with('/') {
+        return None;
+    }
+    let proto = match h.get("x-forwarded-proto").map(|v| v.as_bytes()) {
+        Some(b"http") => "http",
+        _ => "https",
+    };
+    Some(format!("{proto}://{authority}{path}"))
 }
 
 fn plain(status: StatusCode, body: &'static str) -> Response<axum::body::Body> {

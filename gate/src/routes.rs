@@ -2,6 +2,7 @@
 //! wins, whatever the order in the file; only exact ties fall back to the order.
 
 use a2a_guard::scope::{Scope, ScopeRequirement};
+use a2a_guard::{AuthError, Principal};
 use http::Method;
 
 use crate::config::RouteConfig;
@@ -137,6 +138,148 @@ pub struct Route {
     pub requirement: Option<ScopeRequirement>,
     /// No token needed.
     pub public: bool,
+    /// What the route asks of the token besides scopes: binding, delegation, actors.
+    pub rules: RouteRules,
+}
+
+/// The sender constraint a route requires (`[[route]] binding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding {
+    /// RFC 9449: a DPoP-bound token (`cnf.jkt`) with a valid proof.
+    Dpop,
+    /// RFC 8705: a certificate-bound token (`cnf.x5t#S256`) with its certificate.
+    Mtls,
+    /// Either of the two.
+    Any,
+}
+
+impl Binding {
+    fn parse(s: &str) -> Option<Binding> {
+        match s {
+            "dpop" => Some(Binding::Dpop),
+            "mtls" => Some(Binding::Mtls),
+            "any" => Some(Binding::Any),
+            _ => None,
+        }
+    }
+}
+
+/// A route's rules on the token beyond scopes: checked after the token is validated and its
+/// binding verified by a2a-guard, so `cnf` here is already proven.
+///
+/// ```
+/// use a2a_guard_gate::routes::{Binding, Routes};
+/// let c = a2a_guard_gate::Config::parse(r#"
+///     audiences = ["a"]
+///     [listen]
+///     forward_auth = "127.0.0.1:0"
+///     [[issuer]]
+///     issuer = "https://i.example"
+///     [[route]]
+///     path = "/payments/**"
+///     binding = "mtls"
+///     max_delegation_depth = 1
+///     actors = ["agent:orchestrator"]
+/// "#).unwrap();
+/// let routes = Routes::new(&c.routes).unwrap();
+/// let route = routes.find(&http::Method::POST, "/payments/7").unwrap();
+/// assert_eq!(route.rules.binding, Some(Binding::Mtls));
+/// assert_eq!(route.rules.max_delegation_depth, Some(1));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct RouteRules {
+    /// The binding the token must have; `None`: bearer tokens too.
+    pub binding: Option<Binding>,
+    /// The longest `act` chain accepted.
+    pub max_delegation_depth: Option<usize>,
+    /// The accepted current actors (`act.sub`); empty: no actor rule.
+    pub actors: Vec<String>,
+}
+
+impl RouteRules {
+    /// Check one `[[route]]`'s rule keys; the error names the key and says what is wrong.
+    /// `dpop_configured`: whether the file has a `[dpop]` section.
+    pub(crate) fn check(
+        r: &RouteConfig,
+        dpop_configured: bool,
+    ) -> Result<(), (&'static str, String)> {
+        if let Some(b) = &r.binding {
+            let Some(binding) = Binding::parse(b) else {
+                return Err((
+                    "binding",
+                    format!("{b:?}: expected \"dpop\", \"mtls\" or \"any\""),
+                ));
+            };
+            if binding == Binding::Dpop && !dpop_configured {
+                return Err((
+                    "binding",
+                    "\"dpop\" needs a [dpop] section with the origins clients sign".into(),
+                ));
+            }
+        }
+        if r.actors.iter().any(|a| a.is_empty()) {
+            return Err(("actors", "an actor's `sub` cannot be empty".into()));
+        }
+        if r.public
+            && (r.binding.is_some() || r.max_delegation_depth.is_some() || !r.actors.is_empty())
+        {
+            return Err((
+                "public",
+                "a public route takes no token: no binding, max_delegation_depth or actors".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn new(r: &RouteConfig) -> Result<RouteRules, String> {
+        let binding = match &r.binding {
+            Some(b) => Some(Binding::parse(b).ok_or_else(|| format!("binding {b:?}"))?),
+            None => None,
+        };
+        Ok(RouteRules {
+            binding,
+            max_delegation_depth: r.max_delegation_depth,
+            actors: r.actors.clone(),
+        })
+    }
+
+    /// Whether a validated token, whose binding a2a-guard has verified, meets these rules.
+    pub fn admits<C>(&self, p: &Principal<C>) -> Result<(), AuthError> {
+        let cnf = p.registered().cnf.as_ref();
+        let dpop = cnf.is_some_and(|c| c.jkt.is_some());
+        let mtls = cnf.is_some_and(|c| c.x5t_s256.is_some());
+        let bound = match self.binding {
+            None => true,
+            Some(Binding::Dpop) => dpop,
+            Some(Binding::Mtls) => mtls,
+            Some(Binding::Any) => dpop || mtls,
+        };
+        if !bound {
+            return Err(AuthError::ProofOfPossession(match self.binding {
+                Some(Binding::Dpop) => "this route requires a DPoP-bound token",
+                Some(Binding::Mtls) => "this route requires a certificate-bound token",
+                _ => "this route requires a DPoP- or certificate-bound token",
+            }));
+        }
+        // RFC 8693 §4.1: the chain is current actor first; its length is the depth.
+        if let Some(max) = self.max_delegation_depth
+            && p.delegation_chain().count() > max
+        {
+            return Err(AuthError::Delegation(
+                "the delegation chain is deeper than this route allows",
+            ));
+        }
+        // Only the current actor decides; nested ones are informational (RFC 8693 §4.1).
+        if !self.actors.is_empty()
+            && !p
+                .actor()
+                .and_then(|a| a.sub.as_deref())
+                .is_some_and(|sub| self.actors.iter().any(|a| a == sub))
+        {
+            return Err(AuthError::ActorNotAllowed);
+        }
+        Ok(())
+    }
 }
 
 /// The routes of a configuration, ready to match.
@@ -167,6 +310,7 @@ impl Routes {
                 pattern: Pattern::parse(&r.path)?,
                 requirement,
                 public: r.public,
+                rules: RouteRules::new(r)?,
             });
         }
         // Most specific first; `sort_by` is stable, so exact ties keep the file's order.

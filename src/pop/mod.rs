@@ -22,6 +22,7 @@
 mod dpop;
 mod mtls;
 mod origin;
+mod possession;
 #[cfg(feature = "redis")]
 mod redis_store;
 mod replay;
@@ -33,6 +34,7 @@ pub use dpop::{
     MAX_PROOF_SIZE, MIN_NONCE_SECRET_LEN, jwk_thumbprint,
 };
 pub use mtls::ClientCertificate;
+pub use possession::PossessionCheck;
 #[cfg(feature = "redis")]
 pub use redis_store::{EvictionPolicyCheck, RedisReplayStore};
 pub use replay::{
