@@ -65,6 +65,14 @@ pub struct Keys {
     /// Keep fetched keys in this file (mode 0600) and read it at start when an issuer is
     /// unreachable, so a restart during an outage still has keys. Off unless set.
     pub snapshot_file: Option<PathBuf>,
+    /// While fetches fail, retries back off from 1 s, doubling up to this many seconds
+    /// (default 300); after the issuer returns, keys are confirmed within this bound.
+    #[serde(default = "default_retry_max_secs")]
+    pub retry_max_secs: u64,
+}
+
+fn default_retry_max_secs() -> u64 {
+    300
 }
 
 impl Default for Keys {
@@ -73,6 +81,7 @@ impl Default for Keys {
             refresh_secs: default_refresh_secs(),
             last_known_good_secs: default_lkg_secs(),
             snapshot_file: None,
+            retry_max_secs: default_retry_max_secs(),
         }
     }
 }
@@ -480,6 +489,9 @@ impl Config {
         }
         if self.keys.refresh_secs == 0 || self.keys.refresh_secs > 24 * 3600 {
             return Err(invalid("keys.refresh_secs", "1 to 86400 seconds"));
+        }
+        if self.keys.retry_max_secs == 0 || self.keys.retry_max_secs > 24 * 3600 {
+            return Err(invalid("keys.retry_max_secs", "1 to 86400 seconds"));
         }
         if self.keys.last_known_good_secs == 0 {
             return Err(invalid("keys.last_known_good_secs", "at least 1 second"));

@@ -500,7 +500,11 @@ async fn validator(config: &Config) -> Result<Validator, a2a_guard::ConfigError>
             refresh.min(Duration::from_secs(60)),
             Duration::from_secs(24 * 3600),
         )
-        .last_known_good(Duration::from_secs(k.last_known_good_secs));
+        .last_known_good(Duration::from_secs(k.last_known_good_secs))
+        .fetch_backoff(
+            Duration::from_secs(1),
+            Duration::from_secs(k.retry_max_secs),
+        );
     if let Some(file) = &k.snapshot_file {
         b = b.snapshot_file(file.clone());
     }
