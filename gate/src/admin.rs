@@ -1,6 +1,9 @@
 //! The admin listener: `/healthz` (the process answers), `/readyz` (every issuer has usable
-//! keys, with each issuer's state), `/metrics` (Prometheus text). No token is asked for:
-//! bind it to loopback or a management network, never behind the proxy.
+//! keys, with each issuer's state, and the shared deny-list's link), `/metrics` (Prometheus
+//! text), and with `[revocation] admin_api = true` `POST /revocations` (revoke by `jti`,
+//! `sub`, `client_id`, `sid`). No token is asked for: bind it to loopback or a management
+//! network, never behind the proxy; with the revocation API, loopback only (the
+//! configuration is refused otherwise): anyone who can reach it can refuse every token.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -33,20 +36,30 @@ pub fn router(
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(render))
-        .with_state(Admin { gate, metrics })
+        .with_state(Admin {
+            gate: gate.clone(),
+            metrics,
+        })
+        .nest("/revocations", crate::revocation::admin_routes(gate))
 }
 
-/// 200 when every issuer has usable keys, else 503; the body lists each issuer's state
-/// (keys held, last-known-good served, last error, time since the last good fetch).
+/// 200 when every issuer has usable keys and the shared deny-list is not stale past its
+/// `fail_closed_after_secs`, else 503; the body lists each issuer's state (keys held,
+/// last-known-good served, last error, time since the last good fetch) and, when the
+/// deny-list is shared, its Redis link (`connected`, `seconds_since_sync`, `stale`).
 async fn readyz(State(a): State<Admin>) -> Response {
     let issuers = a.gate.health();
-    let ready = issuers.iter().all(|i| i.ready);
+    let revocation = a.gate.revocation_health();
+    let ready = issuers.iter().all(|i| i.ready) && !revocation.stale;
     let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = serde_json::json!({ "ready": ready, "issuers": issuers });
+    let mut body = serde_json::json!({ "ready": ready, "issuers": issuers });
+    if let Some(link) = crate::revocation::readiness(&revocation) {
+        body["revocation"] = link;
+    }
     (status, axum::Json(body)).into_response()
 }
 

@@ -47,6 +47,114 @@ pub struct Config {
     /// DPoP (RFC 9449) proof checks (`[dpop]`); without it every DPoP-bound token is
     /// refused.
     pub dpop: Option<DpopSection>,
+    /// The deny-list: shared through Redis, revocation over the admin listener
+    /// (`[revocation]`).
+    #[serde(default)]
+    pub revocation: RevocationConfig,
+    /// Pushed Security Event Tokens (`[events]`, served on `[listen] events`).
+    pub events: Option<EventsConfig>,
+}
+
+/// `[revocation]`: the deny-list every check consults (it always exists, in memory), how it
+/// is shared with other gates, and whether the admin listener may revoke.
+///
+/// ```
+/// let c = a2a_guard_gate::Config::parse(r#"
+///     audiences = ["https://agent.example"]
+///     [listen]
+///     forward_auth = "127.0.0.1:9100"
+///     admin = "127.0.0.1:9102"
+///     [revocation]
+///     redis_url_env = "GATE_REDIS_URL"
+///     fail_closed_after_secs = 60
+///     admin_api = true
+///     [[issuer]]
+///     issuer = "https://issuer.example"
+/// "#).unwrap();
+/// assert!(c.revocation.admin_api);
+/// // A Redis URL may hold a password: never inline.
+/// assert!(a2a_guard_gate::Config::parse(r#"
+///     audiences = ["a"]
+///     [listen]
+///     forward_auth = "127.0.0.1:9100"
+///     [revocation]
+///     redis_url = "redis://:pw@127.0.0.1/"
+///     [[issuer]]
+///     issuer = "https://issuer.example"
+/// "#).is_err());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationConfig {
+    /// The name of an environment variable holding the Redis URL (`redis://…`) of the
+    /// fleet's shared deny-list. Exclusive with `redis_url_file`; neither: not shared.
+    pub redis_url_env: Option<String>,
+    /// A file holding the Redis URL (surrounding whitespace trimmed).
+    pub redis_url_file: Option<PathBuf>,
+    /// Refuse every token (503) once Redis has been unreachable this long; unset: keep the
+    /// last view and keep serving.
+    pub fail_closed_after_secs: Option<u64>,
+    /// Serve `POST /revocations` on the admin listener (revoke by `jti`, `sub`,
+    /// `client_id`, `sid`). Off by default; it asks for no token, so it is refused unless
+    /// `[listen] admin` is a loopback address.
+    #[serde(default)]
+    pub admin_api: bool,
+}
+
+impl RevocationConfig {
+    /// Whether the deny-list is shared through Redis.
+    pub fn shared(&self) -> bool {
+        self.redis_url_env.is_some() || self.redis_url_file.is_some()
+    }
+}
+
+/// `[events]`: the RFC 8935 push receiver of Security Event Tokens (CAEP session-revoked and
+/// credential-change, RISC account-disabled, OpenID back-channel logout), served on
+/// `[listen] events`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    /// This gate's identifier as the SETs' `aud` names it.
+    pub audience: String,
+    /// The transmitters whose SETs are accepted (at least one).
+    #[serde(rename = "transmitter")]
+    pub transmitters: Vec<Transmitter>,
+}
+
+/// One `[[events.transmitter]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transmitter {
+    /// The SETs' `iss`.
+    pub issuer: String,
+    /// Its JWK Set; without it, found by OpenID Connect / RFC 8414 discovery from `issuer`.
+    pub jwks_url: Option<String>,
+}
+
+/// `[[issuer]] introspection = { … }`: RFC 7662 introspection of this issuer's opaque tokens
+/// (and, with `recheck_jwts`, of its JWTs too), authenticated with `client_secret_basic`.
+/// The secret is named, never given: `client_secret_env` or `client_secret_file`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectionConfig {
+    /// The introspection endpoint (`https://`, or `http://` on loopback).
+    pub endpoint: String,
+    /// This gate's client ID at the authorization server.
+    pub client_id: String,
+    /// The name of an environment variable holding the client secret.
+    pub client_secret_env: Option<String>,
+    /// A file holding the client secret (re-read when it changes: rotate by replacing it).
+    pub client_secret_file: Option<PathBuf>,
+    /// Introspect this issuer's JWTs too, after their own checks pass (revocation at the
+    /// server reaches the gate within `cache_ttl_secs`).
+    #[serde(default)]
+    pub recheck_jwts: bool,
+    /// How long an active answer is cached, in seconds (never past `exp`); default 30.
+    pub cache_ttl_secs: Option<u64>,
+    /// When a JWT re-check cannot be made, accept the verified JWT (logged, counted). An
+    /// opaque token never passes without an answer. Default `false` (503).
+    #[serde(default)]
+    pub fail_open: bool,
 }
 
 /// `[keys]`: refresh, last-known-good and the snapshot, for every issuer.
@@ -129,6 +237,8 @@ pub struct Listen {
     /// The Envoy ext_authz v3 gRPC listener (plaintext HTTP/2, as Envoy's `grpc_service`
     /// speaks to a loopback peer); none by default.
     pub ext_authz: Option<SocketAddr>,
+    /// The RFC 8935 push listener for Security Event Tokens (`[events]`); none by default.
+    pub events: Option<SocketAddr>,
 }
 
 /// The upstream connect timeout when `[proxy] connect_timeout_ms` is not set: 5 s.
@@ -248,6 +358,8 @@ pub struct IssuerConfig {
     /// Accept `http://` URLs for this issuer (loopback test issuers only).
     #[serde(default)]
     pub allow_http: bool,
+    /// Introspect this issuer's tokens (RFC 7662); at most one issuer.
+    pub introspection: Option<IntrospectionConfig>,
 }
 
 /// One `[[route]]`.
@@ -453,6 +565,7 @@ impl Config {
             ("listen.forward_auth", self.listen.forward_auth),
             ("listen.ext_authz", self.listen.ext_authz),
             ("listen.admin", self.listen.admin),
+            ("listen.events", self.listen.events),
             ("proxy.listen", self.proxy.as_ref().map(|p| p.listen)),
         ]
         .into_iter()
@@ -487,6 +600,7 @@ impl Config {
                 ));
             }
         }
+        self.check_revocation()?;
         if self.keys.refresh_secs == 0 || self.keys.refresh_secs > 24 * 3600 {
             return Err(invalid("keys.refresh_secs", "1 to 86400 seconds"));
         }
@@ -529,6 +643,116 @@ impl Config {
                 .map_err(|(key, problem)| invalid(at(key), problem))?;
             if !seen.insert((r.method.to_ascii_uppercase(), r.path.clone())) {
                 return Err(invalid(at("path"), "the same method and path twice"));
+            }
+        }
+        Ok(())
+    }
+
+    /// `[revocation]`, `[events]`, `[listen] events` and `[[issuer]] introspection`.
+    fn check_revocation(&self) -> Result<(), ConfigError> {
+        let r = &self.revocation;
+        if r.redis_url_env.is_some() && r.redis_url_file.is_some() {
+            return Err(invalid(
+                "revocation",
+                "redis_url_env and redis_url_file are exclusive",
+            ));
+        }
+        if r.redis_url_env.as_deref() == Some("") {
+            return Err(invalid("revocation.redis_url_env", "empty"));
+        }
+        match r.fail_closed_after_secs {
+            Some(0) => return Err(invalid("revocation.fail_closed_after_secs", "at least 1")),
+            Some(_) if !r.shared() => {
+                return Err(invalid(
+                    "revocation.fail_closed_after_secs",
+                    "only with a shared deny-list (redis_url_env or redis_url_file)",
+                ));
+            }
+            _ => {}
+        }
+        if r.admin_api {
+            // The admin listener asks for no token: revoking from it must stay on this host.
+            match self.listen.admin {
+                None => {
+                    return Err(invalid(
+                        "revocation.admin_api",
+                        "needs [listen] admin (on a loopback address)",
+                    ));
+                }
+                Some(a) if !a.ip().is_loopback() => {
+                    return Err(invalid(
+                        "revocation.admin_api",
+                        format!(
+                            "[listen] admin is {a}: the revocation API asks for no token, so \
+                             the admin listener must be on a loopback address"
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        match (&self.events, self.listen.events) {
+            (Some(_), None) => {
+                return Err(invalid("events", "set [listen] events to receive them"));
+            }
+            (None, Some(_)) => {
+                return Err(invalid("listen.events", "needs an [events] section"));
+            }
+            (Some(e), Some(_)) => {
+                if e.audience.is_empty() {
+                    return Err(invalid("events.audience", "empty"));
+                }
+                if e.transmitters.is_empty() {
+                    return Err(invalid("events.transmitter", "at least one"));
+                }
+                for (i, t) in e.transmitters.iter().enumerate() {
+                    if t.issuer.is_empty() {
+                        return Err(invalid(format!("events.transmitter[{i}].issuer"), "empty"));
+                    }
+                }
+            }
+            (None, None) => {}
+        }
+        let mut introspected = None;
+        for (i, iss) in self.issuers.iter().enumerate() {
+            let Some(x) = &iss.introspection else {
+                continue;
+            };
+            let at = |k: &str| format!("issuer[{i}].introspection.{k}");
+            if let Some(first) = introspected {
+                return Err(invalid(
+                    format!("issuer[{i}].introspection"),
+                    format!("only one issuer can be introspected (issuer[{first}] is)"),
+                ));
+            }
+            introspected = Some(i);
+            if x.endpoint.is_empty() {
+                return Err(invalid(at("endpoint"), "empty"));
+            }
+            if x.client_id.is_empty() {
+                return Err(invalid(at("client_id"), "empty"));
+            }
+            match (&x.client_secret_env, &x.client_secret_file) {
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        format!("issuer[{i}].introspection"),
+                        "client_secret_env and client_secret_file are exclusive",
+                    ));
+                }
+                (None, None) => {
+                    return Err(invalid(
+                        format!("issuer[{i}].introspection"),
+                        "client_secret_env or client_secret_file is required (secrets are \
+                         never written in this file)",
+                    ));
+                }
+                (Some(e), None) if e.is_empty() => {
+                    return Err(invalid(at("client_secret_env"), "empty"));
+                }
+                _ => {}
+            }
+            if x.cache_ttl_secs == Some(0) {
+                return Err(invalid(at("cache_ttl_secs"), "at least 1"));
             }
         }
         Ok(())

@@ -22,7 +22,9 @@ pub mod config;
 mod dpop;
 pub mod ext_authz;
 pub mod proxy;
+pub mod revocation;
 pub mod routes;
+mod secrets;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -66,6 +68,9 @@ struct Inner {
     claim_headers: Vec<(HeaderName, Vec<String>)>,
     /// `[dpop]`: proof checks, kept across reloads when unchanged.
     dpop: dpop::DpopBinding,
+    /// The deny-list (the same one for the gate's whole life, consulted by `validator`), its
+    /// Redis link, the SET receiver and whether the admin API is on.
+    revocation: revocation::State,
 }
 
 /// Why the gate could not start.
@@ -439,10 +444,11 @@ impl Inner {
             config.audiences.clone(),
             config.keys.clone(),
         );
+        let revocations = revocation::State::revocations(old.map(|o| &o.revocation));
         let validator = match old {
             Some(old) if old.built_from == built_from => old.validator.clone(),
             Some(_) => {
-                let v = validator(config).await?;
+                let v = validator(config, &revocations).await?;
                 let missing: Vec<String> = (v.health().into_iter())
                     .filter(|h| !h.ready)
                     .map(|h| h.issuer)
@@ -452,7 +458,7 @@ impl Inner {
                 }
                 v
             }
-            None => validator(config).await?,
+            None => validator(config, &revocations).await?,
         };
         let routes = Routes::new(&config.routes).map_err(|problem| ConfigError::Invalid {
             at: "route".into(),
@@ -464,7 +470,11 @@ impl Inner {
                 Some((name, c.split('.').map(str::to_owned).collect()))
             })
             .collect();
+        // Last: a new Redis link takes over the deny-list's writes (see `revocation`).
+        let revocation =
+            revocation::State::build(config, revocations, old.map(|o| &o.revocation)).await?;
         Ok(Inner {
+            revocation,
             validator,
             built_from,
             routes,
@@ -477,9 +487,15 @@ impl Inner {
     }
 }
 
-async fn validator(config: &Config) -> Result<Validator, a2a_guard::ConfigError> {
-    let mut b = Validator::builder();
-    for iss in &config.issuers {
+async fn validator(
+    config: &Config,
+    revocations: &a2a_guard::revocation::Revocations,
+) -> Result<Validator, StartError> {
+    let mut b = Validator::builder().revocations(revocations.clone());
+    for (i, iss) in config.issuers.iter().enumerate() {
+        if let Some(x) = &iss.introspection {
+            b = b.introspection(revocation::introspection(i, &iss.issuer, x)?);
+        }
         b = match (&iss.jwks_url, &iss.keys_file) {
             (Some(url), _) => b.issuer_jwks(iss.issuer.clone(), url.clone()),
             (None, Some(file)) => b.issuer_file(iss.issuer.clone(), file.clone()),
@@ -508,7 +524,7 @@ async fn validator(config: &Config) -> Result<Validator, a2a_guard::ConfigError>
     if let Some(file) = &k.snapshot_file {
         b = b.snapshot_file(file.clone());
     }
-    b.build().await
+    Ok(b.build().await?)
 }
 
 /// The request to decide on: the proxy's description of it when the peer is trusted,

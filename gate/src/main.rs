@@ -59,6 +59,7 @@ async fn main() -> ExitCode {
     let ext_authz = config.listen.ext_authz;
     let proxy_config = config.proxy.clone();
     let admin_addr = config.listen.admin;
+    let events = config.listen.events;
     let watch = Duration::from_secs(config.reload.watch_secs);
     let metrics = match admin_addr {
         Some(_) => match recorder() {
@@ -132,6 +133,14 @@ async fn main() -> ExitCode {
         };
         tracing::info!(target: "a2a_guard_gate", addr = %p.listen, upstream = %p.upstream, "proxy listening");
         servers.spawn(proxy.serve_until(listener, until_stopped()));
+    }
+    if let Some(addr) = events {
+        let listener = match bind(addr).await {
+            Ok(l) => l,
+            Err(code) => return code,
+        };
+        tracing::info!(target: "a2a_guard_gate", %addr, "security events (RFC 8935 push) listening");
+        servers.spawn(gate.clone().serve_events_until(listener, until_stopped()));
     }
     if let Some(addr) = admin_addr {
         let listener = match bind(addr).await {
