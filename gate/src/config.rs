@@ -21,8 +21,16 @@ pub struct Config {
     /// The `realm` of `WWW-Authenticate` challenges.
     #[serde(default = "default_realm")]
     pub realm: String,
-    /// Accepted `aud` values (at least one).
+    /// Accepted `aud` values (at least one, or a `resource`).
+    #[serde(default)]
     pub audiences: Vec<String>,
+    /// This agent's resource identifier (RFC 8707, RFC 9728 §1.2), e.g.
+    /// `https://agent.example/`: accepted as `aud`, served as RFC 9728 Protected Resource
+    /// Metadata (`/.well-known/oauth-protected-resource…`), and named in every challenge's
+    /// `resource_metadata`, which is how MCP and A2A clients find the authorization server.
+    pub resource: Option<String>,
+    /// The metadata's human-readable `resource_name`.
+    pub resource_name: Option<String>,
     /// The authorization servers whose tokens are accepted (at least one).
     #[serde(rename = "issuer")]
     pub issuers: Vec<IssuerConfig>,
@@ -509,6 +517,23 @@ pub enum ConfigError {
     },
 }
 
+/// What is wrong with a resource identifier: it must be an absolute `https` (or `http`) URI
+/// with a host, and no query, fragment or userinfo (RFC 8707 §2).
+fn resource_problem(r: &str) -> Result<(), &'static str> {
+    if r.contains(['?', '#']) {
+        return Err("no query or fragment");
+    }
+    let uri: http::Uri = r.parse().map_err(|_| "not an absolute URI")?;
+    if !matches!(uri.scheme_str(), Some("https" | "http")) {
+        return Err("the scheme must be https (or http)");
+    }
+    match uri.authority() {
+        Some(a) if a.as_str().contains('@') => Err("no userinfo"),
+        Some(a) if !a.host().is_empty() => Ok(()),
+        _ => Err("no host"),
+    }
+}
+
 fn invalid(at: impl Into<String>, problem: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         at: at.into(),
@@ -583,8 +608,16 @@ impl Config {
                 return Err(invalid("proxy.connect_timeout_ms", "must be above 0"));
             }
         }
-        if self.audiences.is_empty() || self.audiences.iter().any(String::is_empty) {
-            return Err(invalid("audiences", "at least one non-empty audience"));
+        if (self.audiences.is_empty() && self.resource.is_none())
+            || self.audiences.iter().any(String::is_empty)
+        {
+            return Err(invalid(
+                "audiences",
+                "at least one non-empty audience (or a resource)",
+            ));
+        }
+        if let Some(r) = &self.resource {
+            resource_problem(r).map_err(|p| invalid("resource", format!("{r:?}: {p}")))?;
         }
         if self.issuers.is_empty() {
             return Err(invalid("issuer", "at least one [[issuer]]"));

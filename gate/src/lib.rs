@@ -35,6 +35,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use a2a_guard::bearer::{self, Credentials};
+use a2a_guard::metadata::ResourceMetadata;
 use a2a_guard::pop::ClientCertificate;
 use a2a_guard::scope::ScopeRules;
 use a2a_guard::{AuthError, Challenge, Principal, Validator};
@@ -60,7 +61,13 @@ struct Inner {
     validator: Validator,
     /// What `validator` was built from: a reload with the same issuers and audiences keeps
     /// it, and with it the key caches, the verified-token cache and their state.
-    built_from: (Vec<IssuerConfig>, Vec<String>, config::Keys),
+    built_from: (
+        Vec<IssuerConfig>,
+        (Vec<String>, Option<String>),
+        config::Keys,
+    ),
+    /// RFC 9728 metadata and its URL, when a `resource` is configured.
+    metadata: Option<Metadata>,
     routes: Routes,
     rules: ScopeRules,
     realm: String,
@@ -271,6 +278,9 @@ impl Gate {
             if dpop {
                 c = c.dpop(g.dpop.check.algs());
             }
+            if let Some(m) = &g.metadata {
+                c = c.resource_metadata(&m.url);
+            }
             // Never the query: it may carry a token (refused, but not to be logged).
             let path = target.split(['?', '#']).next().unwrap_or("");
             audit(method, path, None, e.reason(), e.status());
@@ -329,6 +339,25 @@ impl Gate {
         let mut claims = HeaderMap::new();
         claim_headers(&g.claim_headers, &principal, &mut claims);
         Decision::Allow(claims)
+    }
+
+    /// The RFC 9728 Protected Resource Metadata response when `path` is where it is served
+    /// (`/.well-known/oauth-protected-resource` + the `resource`'s path) and a `resource` is
+    /// configured: 200 JSON for `GET`/`HEAD`, 405 otherwise; `None` for any other path. The
+    /// proxy and the forward-auth listener answer it themselves, without a token.
+    ///
+    /// ```no_run
+    /// # fn demo(gate: a2a_guard_gate::Gate) {
+    /// let res = gate.resource_metadata(&http::Method::GET, "/.well-known/oauth-protected-resource");
+    /// assert!(res.is_none_or(|r| r.status() == 200));
+    /// # }
+    /// ```
+    pub fn resource_metadata(
+        &self,
+        method: &Method,
+        path: &str,
+    ) -> Option<Response<axum::body::Body>> {
+        self.inner.load().metadata.as_ref()?.answer(method, path)
     }
 
     /// The names of the configured claim headers: what a proxy in front of the agent must
@@ -441,7 +470,7 @@ impl Inner {
     async fn build(config: &Config, old: Option<&Inner>) -> Result<Inner, StartError> {
         let built_from = (
             config.issuers.clone(),
-            config.audiences.clone(),
+            (config.audiences.clone(), config.resource.clone()),
             config.keys.clone(),
         );
         let revocations = revocation::State::revocations(old.map(|o| &o.revocation));
@@ -470,6 +499,8 @@ impl Inner {
                 Some((name, c.split('.').map(str::to_owned).collect()))
             })
             .collect();
+        let dpop = dpop::DpopBinding::build(config.dpop.as_ref(), old.map(|o| &o.dpop))?;
+        let metadata = Metadata::build(config, &validator)?;
         // Last: a new Redis link takes over the deny-list's writes (see `revocation`).
         let revocation =
             revocation::State::build(config, revocations, old.map(|o| &o.revocation)).await?;
@@ -477,13 +508,87 @@ impl Inner {
             revocation,
             validator,
             built_from,
+            metadata,
             routes,
             rules: ScopeRules::new(),
             realm: config.realm.clone(),
             trusted: config.trusted_proxies.clone(),
             claim_headers,
-            dpop: dpop::DpopBinding::build(config.dpop.as_ref(), old.map(|o| &o.dpop))?,
+            dpop,
         })
+    }
+}
+
+/// RFC 9728 Protected Resource Metadata for the configured `resource`: the library's
+/// document (issuers, `bearer_methods_supported`) with every scope a route requires.
+struct Metadata {
+    served: ResourceMetadata,
+    resource: String,
+    /// Where it is served on this host: `/.well-known/oauth-protected-resource` + the
+    /// resource's path (RFC 9728 §3.1).
+    path: String,
+    /// The absolute URL, for the `resource_metadata` of challenges.
+    url: String,
+}
+
+impl Metadata {
+    fn build(config: &Config, validator: &Validator) -> Result<Option<Metadata>, StartError> {
+        let Some(resource) = &config.resource else {
+            return Ok(None);
+        };
+        let mut scopes: Vec<&str> = (config.routes.iter())
+            .flat_map(|r| r.all.iter().chain(&r.any))
+            .map(String::as_str)
+            .collect();
+        scopes.sort_unstable();
+        scopes.dedup();
+        let mut b = ResourceMetadata::builder(&validator.layer()).scopes(scopes);
+        if let Some(name) = &config.resource_name {
+            b = b.resource_name(name.clone());
+        }
+        if (config.routes.iter()).any(|r| r.binding.as_deref() == Some("mtls")) {
+            b = b.certificate_bound_tokens();
+        }
+        let served = b.build()?;
+        let path = served.paths().into_iter().next().unwrap_or_default();
+        // `resource` was checked to be an absolute URI: its origin is everything before the
+        // path that `paths()` appended to the well-known string.
+        let uri: http::Uri = resource.parse().map_err(|_| ConfigError::Invalid {
+            at: "resource".into(),
+            problem: "not an absolute URI".into(),
+        })?;
+        let origin = format!(
+            "{}://{}",
+            uri.scheme_str().unwrap_or("https"),
+            uri.authority().map_or("", |a| a.as_str())
+        );
+        Ok(Some(Metadata {
+            served,
+            resource: resource.clone(),
+            url: format!("{origin}{path}"),
+            path,
+        }))
+    }
+
+    /// The answer for a request for `path`, when it is the metadata's.
+    fn answer(&self, method: &Method, path: &str) -> Option<Response<axum::body::Body>> {
+        if path != self.path {
+            return None;
+        }
+        if method != Method::GET && method != Method::HEAD {
+            let mut res = plain(StatusCode::METHOD_NOT_ALLOWED, "");
+            res.headers_mut()
+                .insert(http::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return Some(res);
+        }
+        let doc = self.served.document(&self.resource)?;
+        let body = serde_json::to_vec(&doc).ok()?;
+        let mut res = Response::new(axum::body::Body::from(body));
+        res.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        Some(res)
     }
 }
 
@@ -507,6 +612,9 @@ async fn validator(
     }
     for aud in &config.audiences {
         b = b.audience(aud.clone());
+    }
+    if let Some(r) = &config.resource {
+        b = b.resource(r.clone());
     }
     let k = &config.keys;
     let refresh = Duration::from_secs(k.refresh_secs);
@@ -648,5 +756,15 @@ async fn decide(
     req: Request<axum::body::Body>,
 ) -> Response<axum::body::Body> {
     let (parts, _) = req.into_parts();
+    // Asked directly (nginx `location = /.well-known/oauth-protected-resource { proxy_pass
+    // http://gate; }`), not about another request: the metadata itself.
+    let h = &parts.headers;
+    if !["x-forwarded-uri", "x-original-uri"]
+        .iter()
+        .any(|n| h.contains_key(*n))
+        && let Some(res) = gate.resource_metadata(&parts.method, parts.uri.path())
+    {
+        return res;
+    }
     gate.decide(peer.ip(), &parts).await
 }

@@ -226,6 +226,10 @@ async fn handle(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request<Body>,
 ) -> Response<Body> {
+    // RFC 9728 metadata is the gate's to serve, without a token.
+    if let Some(res) = (proxy.inner.gate).resource_metadata(req.method(), req.uri().path()) {
+        return res;
+    }
     proxy.forward(peer, req).await
 }
 
