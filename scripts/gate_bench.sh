@@ -4,8 +4,9 @@
 #      latency p50/p99 with one reused token (verified-token cache hits), and with a new token
 #      per request (a signature check each; the gate's /metrics confirms the misses);
 #   2. end to end: nginx → gate (auth_request) → Python agent against nginx → Python agent
-#      without auth, and the gate as the reverse proxy → agent against wrk → agent directly,
-#      alternating in rounds, ratio per round and median;
+#      without auth, the gate as the reverse proxy → agent against wrk → agent directly, and
+#      nginx → gate → a static nginx answer against nginx → the same answer (the gate's cost
+#      without a slow agent hiding it), alternating in rounds, ratio per round and median;
 #   3. the gate's memory (VmRSS) at idle, and its peak (VmHWM) after all of it.
 # Not run by CI (a load test on a shared machine); installs nothing: needs wrk, nginx,
 # python3 and taskset. The gate runs as built by `cargo build --release` with its default
@@ -40,6 +41,7 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.1; done; echo "nothing on :$1" >&2; exit 1; }
 GATE=$(free_port) ADMIN=$(free_port) PROXY=$(free_port) AGENT=$(free_port) NGX_AUTH=$(free_port) NGX_PLAIN=$(free_port)
+FAST=$(free_port) NGX_AUTH_FAST=$(free_port) NGX_PLAIN_FAST=$(free_port)
 
 "$CARGO_TARGET_DIR/release/examples/dev_issuer" --tokens "$TOKENS" "$work/tokens" >"$work/issuer.out"
 REUSED=$(head -1 "$work/tokens")
@@ -62,6 +64,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class Agent(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Without this, Nagle's algorithm and delayed ACKs hold every response ~40 ms.
+    disable_nagle_algorithm = True
     def do_GET(self):
         body = b'{"customer": 42}'
         self.send_response(200)
@@ -74,7 +78,7 @@ class Agent(BaseHTTPRequestHandler):
 
 ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Agent).serve_forever()
 EOF
-taskset -c "$SERVER_CPU" python3 "$work/agent.py" "$AGENT" &
+taskset -c "$SERVER_CPU" python3 "$work/agent.py" "$AGENT" 2>/dev/null &
 pids+=($!)
 
 mkdir -p "$work/nginx"
@@ -88,6 +92,7 @@ http {
     client_body_temp_path $work/nginx; proxy_temp_path $work/nginx;
     fastcgi_temp_path $work/nginx; uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
     upstream agent { server 127.0.0.1:$AGENT; keepalive 32; }
+    upstream fast { server 127.0.0.1:$FAST; keepalive 32; }
     upstream gate { server 127.0.0.1:$GATE; keepalive 32; }
     server {
         listen 127.0.0.1:$NGX_AUTH;
@@ -120,10 +125,47 @@ http {
             proxy_pass http://agent;
         }
     }
+    server {
+        listen 127.0.0.1:$NGX_AUTH_FAST;
+        location / {
+            auth_request /_gate;
+            auth_request_set \$auth_sub \$upstream_http_x_auth_sub;
+            auth_request_set \$auth_scopes \$upstream_http_x_auth_scopes;
+            proxy_set_header X-Auth-Sub \$auth_sub;
+            proxy_set_header X-Auth-Scopes \$auth_scopes;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://fast;
+        }
+        location = /_gate {
+            internal;
+            proxy_pass http://gate;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Original-URI \$request_uri;
+            proxy_set_header X-Original-Method \$request_method;
+        }
+    }
+    server {
+        listen 127.0.0.1:$NGX_PLAIN_FAST;
+        location / {
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://fast;
+        }
+    }
+    # The "fast agent": nginx answering by itself, so the gate's own cost is not hidden
+    # behind a slow Python process.
+    server {
+        listen 127.0.0.1:$FAST;
+        location / { default_type application/json; return 200 '{"customer": 42}'; }
+    }
 }
 EOF
 taskset -c "$SERVER_CPU" nginx -c "$work/nginx.conf" -p "$work" 2>/dev/null
-wait_port "$ADMIN"; wait_port "$AGENT"; wait_port "$NGX_PLAIN"
+wait_port "$ADMIN"; wait_port "$AGENT"; wait_port "$NGX_PLAIN"; wait_port "$FAST"
 idle_rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$gate_pid/status")
 
 cat >"$work/rotate.lua" <<'EOF'
@@ -171,17 +213,21 @@ done
 echo
 echo "## End to end (Python ThreadingHTTPServer agent; servers on CPU $SERVER_CPU, wrk on CPU $CLIENT_CPU)"
 echo
-echo "| round | nginx → agent | nginx → gate → agent | ratio | wrk → agent | gate proxy → agent | ratio |"
-echo "|---|---|---|---|---|---|---|"
-: >"$work/r1"; : >"$work/r2"
+echo "| round | nginx → agent | nginx → gate → agent | ratio | wrk → agent | gate proxy → agent | ratio | nginx → static | nginx → gate → static | ratio |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+: >"$work/r1"; : >"$work/r2"; : >"$work/r3"
 bearer=(-H "Authorization: Bearer $REUSED")
 for r in $(seq "$ROUNDS"); do
     if ((r % 2)); then
+        read -r fplain _ < <(run "http://127.0.0.1:$NGX_PLAIN_FAST/customers/42" "${bearer[@]}")
+        read -r fauth _ < <(run "http://127.0.0.1:$NGX_AUTH_FAST/customers/42" "${bearer[@]}")
         read -r plain _ < <(run "http://127.0.0.1:$NGX_PLAIN/customers/42" "${bearer[@]}")
         read -r auth _ < <(run "http://127.0.0.1:$NGX_AUTH/customers/42" "${bearer[@]}")
         read -r direct _ < <(run "http://127.0.0.1:$AGENT/customers/42" "${bearer[@]}")
         read -r proxied _ < <(run "http://127.0.0.1:$PROXY/customers/42" "${bearer[@]}")
     else
+        read -r fauth _ < <(run "http://127.0.0.1:$NGX_AUTH_FAST/customers/42" "${bearer[@]}")
+        read -r fplain _ < <(run "http://127.0.0.1:$NGX_PLAIN_FAST/customers/42" "${bearer[@]}")
         read -r auth _ < <(run "http://127.0.0.1:$NGX_AUTH/customers/42" "${bearer[@]}")
         read -r plain _ < <(run "http://127.0.0.1:$NGX_PLAIN/customers/42" "${bearer[@]}")
         read -r proxied _ < <(run "http://127.0.0.1:$PROXY/customers/42" "${bearer[@]}")
@@ -189,10 +235,11 @@ for r in $(seq "$ROUNDS"); do
     fi
     q1=$(awk -v a="$auth" -v b="$plain" 'BEGIN { printf "%.3f", a / b }')
     q2=$(awk -v a="$proxied" -v b="$direct" 'BEGIN { printf "%.3f", a / b }')
-    echo "$q1" >>"$work/r1"; echo "$q2" >>"$work/r2"
-    echo "| $r | $plain | $auth | $q1 | $direct | $proxied | $q2 |"
+    q3=$(awk -v a="$fauth" -v b="$fplain" 'BEGIN { printf "%.3f", a / b }')
+    echo "$q1" >>"$work/r1"; echo "$q2" >>"$work/r2"; echo "$q3" >>"$work/r3"
+    echo "| $r | $plain | $auth | $q1 | $direct | $proxied | $q2 | $fplain | $fauth | $q3 |"
 done
-echo "| median | | | $(median <"$work/r1") | | | $(median <"$work/r2") |"
+echo "| median | | | $(median <"$work/r1") | | | $(median <"$work/r2") | | | $(median <"$work/r3") |"
 
 echo
 peak=$(awk '/^VmHWM/ { print $2 }' "/proc/$gate_pid/status")

@@ -442,6 +442,10 @@ pub struct DpopSection {
     pub nonce_secret_env: Option<String>,
     /// A file holding the nonce key (a final newline is ignored).
     pub nonce_secret_file: Option<PathBuf>,
+    /// Remember proofs in the fleet's Redis (`[revocation] redis_url_env` / `_file`), so a
+    /// proof used at one gate is refused at every other. Default `false`: per process.
+    #[serde(default)]
+    pub shared_replay: bool,
 }
 
 /// `[dpop] iat_window`, in seconds.

@@ -6,7 +6,10 @@
 use std::time::Duration;
 
 use a2a_guard::Algorithm;
-use a2a_guard::pop::{DpopConfig, MemoryReplayStore, PossessionCheck};
+use a2a_guard::pop::{
+    DpopConfig, FirstUse, MemoryReplayStore, PossessionCheck, RedisReplayStore, ReplayStore,
+};
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{ConfigError, DpopSection};
 
@@ -15,9 +18,63 @@ use crate::config::{ConfigError, DpopSection};
 pub(crate) struct DpopBinding {
     pub(crate) check: PossessionCheck,
     built_from: Option<(DpopSection, Option<Vec<u8>>)>,
-    /// Kept across every reload, whatever changes: a new store would forget the proofs
-    /// seen and let them be replayed until their `iat` window ends.
-    store: MemoryReplayStore,
+    /// Kept across every reload while it stays of the same kind (and, shared, at the same
+    /// Redis): a new store would forget the proofs seen and let them be replayed until their
+    /// `iat` window ends.
+    store: Store,
+}
+
+/// Where proof `jti`s are remembered: in this process, or in the fleet's Redis
+/// (`[dpop] shared_replay`), so a proof used at one gate is refused at every other.
+#[derive(Clone)]
+enum Store {
+    Memory(MemoryReplayStore),
+    /// The store, and the URL it was connected to (never printed).
+    Redis(RedisReplayStore, std::sync::Arc<SecretString>),
+}
+
+impl ReplayStore for Store {
+    fn first_use<'a>(&'a self, key: &'a str, ttl: Duration, now: u64) -> FirstUse<'a> {
+        match self {
+            Store::Memory(s) => s.first_use(key, ttl, now),
+            Store::Redis(s, _) => s.first_use(key, ttl, now),
+        }
+    }
+
+    fn max_ttl(&self) -> Option<Duration> {
+        match self {
+            Store::Memory(s) => s.max_ttl(),
+            Store::Redis(s, _) => s.max_ttl(),
+        }
+    }
+}
+
+impl Store {
+    /// The store `[dpop]` asks for: `old` when it is the same, else a new one.
+    async fn build(
+        shared: Option<&SecretString>,
+        old: Option<&Store>,
+    ) -> Result<Store, ConfigError> {
+        match (shared, old) {
+            (None, Some(Store::Memory(s))) => Ok(Store::Memory(s.clone())),
+            (None, _) => Ok(Store::Memory(MemoryReplayStore::new())),
+            (Some(url), Some(Store::Redis(s, was)))
+                if was.expose_secret() == url.expose_secret() =>
+            {
+                Ok(Store::Redis(s.clone(), was.clone()))
+            }
+            (Some(url), _) => {
+                // The library's error never holds the URL (it may carry a password).
+                let store = RedisReplayStore::connect(url.expose_secret())
+                    .await
+                    .map_err(|e| ConfigError::Invalid {
+                        at: "dpop.shared_replay".into(),
+                        problem: format!("the fleet's Redis: {e}"),
+                    })?;
+                Ok(Store::Redis(store, std::sync::Arc::new(url.clone())))
+            }
+        }
+    }
 }
 
 /// The checks a `[dpop]` section must pass before anything is built; `(key, problem)`.
@@ -104,11 +161,23 @@ fn nonce_secret(d: &DpopSection) -> Result<Option<Vec<u8>>, ConfigError> {
 impl DpopBinding {
     /// Build from the configuration's `[dpop]` (none: DPoP-bound tokens are refused),
     /// keeping `old`'s checks when nothing changed and its replay store always.
-    pub(crate) fn build(
+    pub(crate) async fn build(
         section: Option<&DpopSection>,
+        fleet_redis: Option<&SecretString>,
         old: Option<&DpopBinding>,
     ) -> Result<DpopBinding, ConfigError> {
-        let store = old.map_or_else(replay_store, |o| o.store.clone());
+        let shared = match section {
+            Some(d) if d.shared_replay => Some(fleet_redis.ok_or_else(|| {
+                ConfigError::Invalid {
+                    at: "dpop.shared_replay".into(),
+                    problem:
+                        "needs the fleet's Redis: [revocation] redis_url_env or redis_url_file"
+                            .into(),
+                }
+            })?),
+            _ => None,
+        };
+        let store = Store::build(shared, old.map(|o| &o.store)).await?;
         let Some(d) = section else {
             return Ok(DpopBinding {
                 check: PossessionCheck::without_dpop(),
@@ -118,8 +187,13 @@ impl DpopBinding {
         };
         let secret = nonce_secret(d)?;
         let built_from = Some((d.clone(), secret.clone()));
+        let same_store = matches!(
+            (&store, old.map(|o| &o.store)),
+            (Store::Memory(_), Some(Store::Memory(_))) | (Store::Redis(..), Some(Store::Redis(..)))
+        );
         if let Some(old) = old
             && old.built_from == built_from
+            && same_store
         {
             return Ok(DpopBinding {
                 check: old.check.clone(),
@@ -154,11 +228,4 @@ impl DpopBinding {
             store,
         })
     }
-}
-
-/// Where proof `jti`s are remembered: in this process. The seam for a shared store (Redis,
-/// `a2a_guard::pop::RedisReplayStore`) when several gates serve the same clients: a fleet
-/// with a per-process store lets a proof be replayed once at each instance.
-fn replay_store() -> MemoryReplayStore {
-    MemoryReplayStore::new()
 }

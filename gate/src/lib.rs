@@ -499,7 +499,13 @@ impl Inner {
                 Some((name, c.split('.').map(str::to_owned).collect()))
             })
             .collect();
-        let dpop = dpop::DpopBinding::build(config.dpop.as_ref(), old.map(|o| &o.dpop))?;
+        let fleet_redis = revocation::redis_url(&config.revocation)?;
+        let dpop = dpop::DpopBinding::build(
+            config.dpop.as_ref(),
+            fleet_redis.as_ref(),
+            old.map(|o| &o.dpop),
+        )
+        .await?;
         let metadata = Metadata::build(config, &validator)?;
         // Last: a new Redis link takes over the deny-list's writes (see `revocation`).
         let revocation =

@@ -100,14 +100,7 @@ impl State {
             }
         };
         let old_link = old.and_then(|o| o.link.as_ref());
-        let url = match (&r.redis_url_env, &r.redis_url_file) {
-            (Some(name), _) => Some(crate::secrets::from_env("revocation.redis_url_env", name)?),
-            (None, Some(path)) => Some(crate::secrets::from_file(
-                "revocation.redis_url_file",
-                path,
-            )?),
-            (None, None) => None,
-        };
+        let url = redis_url(r)?;
         let link = match url {
             None if old_link.is_some() => {
                 // The deny-list's writes go to the running link; nothing can take them back.
@@ -139,6 +132,19 @@ impl State {
             events,
         })
     }
+}
+
+/// The fleet's Redis URL named by `[revocation]` (`redis_url_env` / `redis_url_file`), read
+/// now; `None` when the deny-list is not shared.
+pub(crate) fn redis_url(r: &RevocationConfig) -> Result<Option<SecretString>, ConfigError> {
+    Ok(match (&r.redis_url_env, &r.redis_url_file) {
+        (Some(name), _) => Some(crate::secrets::from_env("revocation.redis_url_env", name)?),
+        (None, Some(path)) => Some(crate::secrets::from_file(
+            "revocation.redis_url_file",
+            path,
+        )?),
+        (None, None) => None,
+    })
 }
 
 /// A new link from `revocations` to the Redis at `url`, given [`FIRST_SYNC_WAIT`] to sync.

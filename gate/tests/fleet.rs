@@ -279,3 +279,65 @@ async fn a_missing_redis_url_is_a_typed_error_naming_the_key() {
     assert!(err.starts_with("revocation.redis_url_file:"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
 }
+
+/// `[dpop] shared_replay`: the fleet's Redis remembers proofs, so a proof accepted by gate A
+/// is a replay at gate B. Without it each gate remembers only its own (the same proof passes
+/// once at each), which is what the shared store closes.
+#[tokio::test]
+async fn a_dpop_proof_used_at_gate_a_is_a_replay_at_gate_b() {
+    use a2a_guard::Algorithm;
+    use a2a_guard::testing::DpopKey;
+    let r = redis().await;
+    let issuer = TestIssuer::start().await.unwrap();
+    let check = |gate: &Gate, token: &str, proof: &str| {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "authorization",
+            HeaderValue::from_str(&format!("DPoP {token}")).unwrap(),
+        );
+        h.insert("dpop", HeaderValue::from_str(proof).unwrap());
+        let gate = gate.clone();
+        async move {
+            let uri = "https://agent.example/data/1";
+            match gate.check(&Method::GET, uri, &h).await {
+                Decision::Allow(_) => 200,
+                Decision::Deny(res) => res.status().as_u16(),
+            }
+        }
+    };
+    let key = DpopKey::generate(Algorithm::ES256);
+    let token = issuer.token().dpop_bound(&key).sign();
+    for (shared, env, b_sees) in [
+        (true, "GATE_FLEET_TEST_REDIS_DPOP_1", 401),
+        (false, "GATE_FLEET_TEST_REDIS_DPOP_2", 200),
+    ] {
+        let dpop =
+            format!("[dpop]\norigins = [\"https://agent.example\"]\nshared_replay = {shared}\n");
+        // `[dpop]` must come after the `[revocation]` keys the helper writes.
+        let (a, b, _dir) = fleet(&issuer, &r.url, env, &dpop).await;
+        let proof = key
+            .proof("GET", "https://agent.example/data/1")
+            .access_token(&token)
+            .sign();
+        assert_eq!(check(&a.gate, &token, &proof).await, 200);
+        assert_eq!(check(&a.gate, &token, &proof).await, 401, "a replay at A");
+        assert_eq!(
+            check(&b.gate, &token, &proof).await,
+            b_sees,
+            "shared_replay = {shared}: the same proof at B"
+        );
+    }
+    // Without the fleet's Redis there is nothing to share.
+    let text = format!(
+        "audiences = [\"a\"]\n[listen]\nforward_auth = \"127.0.0.1:0\"\n\
+         [dpop]\norigins = [\"https://agent.example\"]\nshared_replay = true\n\
+         [[issuer]]\nissuer = \"{}\"\njwks_url = \"{}\"\nallow_http = true\n",
+        issuer.issuer(),
+        issuer.jwks_url()
+    );
+    let err = Gate::new(Config::parse(&text).unwrap())
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("dpop.shared_replay"), "{err}");
+}
