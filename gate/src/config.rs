@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use a2a_guard::scope::Scope;
+use a2a_guard::scope::{Scope, ScopeRequirement};
 use serde::Deserialize;
 
 /// The whole file. See `gate/README.md` for every key with its default.
@@ -370,6 +370,82 @@ pub struct IssuerConfig {
     pub introspection: Option<IntrospectionConfig>,
 }
 
+/// A nested scope requirement (`[[route]] require`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Requirement {
+    /// This scope must be covered (hierarchically).
+    Scope(String),
+    /// `{ all = [...] }`: every member must hold.
+    All(AllOf),
+    /// `{ any = [...] }`: at least one member must hold.
+    Any(AnyOf),
+}
+
+/// `{ all = [...] }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllOf {
+    /// The members.
+    pub all: Vec<Requirement>,
+}
+
+/// `{ any = [...] }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnyOf {
+    /// The members.
+    pub any: Vec<Requirement>,
+}
+
+/// How deep a `require` may nest (a scope directly under the route is depth 1).
+pub const MAX_REQUIREMENT_DEPTH: usize = 8;
+
+impl Requirement {
+    /// The library's requirement.
+    ///
+    /// ```
+    /// use a2a_guard_gate::config::{AnyOf, Requirement};
+    /// let r = Requirement::Any(AnyOf { any: vec![Requirement::Scope("admin".into())] });
+    /// assert_eq!(r.to_requirement().to_string(), "admin");
+    /// ```
+    pub fn to_requirement(&self) -> ScopeRequirement {
+        match self {
+            Requirement::Scope(s) => ScopeRequirement::Scope(Scope::new(s.as_str())),
+            Requirement::All(a) => ScopeRequirement::all(a.all.iter().map(Self::to_requirement)),
+            Requirement::Any(a) => ScopeRequirement::any(a.any.iter().map(Self::to_requirement)),
+        }
+    }
+
+    /// Every scope named, in order (with repeats).
+    pub fn scopes(&self) -> Vec<&str> {
+        match self {
+            Requirement::Scope(s) => vec![s.as_str()],
+            Requirement::All(a) => a.all.iter().flat_map(Self::scopes).collect(),
+            Requirement::Any(a) => a.any.iter().flat_map(Self::scopes).collect(),
+        }
+    }
+
+    /// What is wrong with it: a bad scope, an empty list, or nesting past
+    /// [`MAX_REQUIREMENT_DEPTH`].
+    fn problem(&self, depth: usize) -> Option<String> {
+        if depth > MAX_REQUIREMENT_DEPTH {
+            return Some(format!("nested deeper than {MAX_REQUIREMENT_DEPTH}"));
+        }
+        let members = match self {
+            Requirement::Scope(s) => {
+                return Scope::parse(s).err().map(|e| format!("{s:?}: {e}"));
+            }
+            Requirement::All(a) => &a.all,
+            Requirement::Any(a) => &a.any,
+        };
+        if members.is_empty() {
+            return Some("an empty `all` or `any` (say what is required)".into());
+        }
+        members.iter().find_map(|m| m.problem(depth + 1))
+    }
+}
+
 /// One `[[route]]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -386,6 +462,10 @@ pub struct RouteConfig {
     /// At least one of these scopes is required.
     #[serde(default)]
     pub any: Vec<String>,
+    /// A nested requirement instead of `all` / `any`: a scope, `{ all = [...] }` or
+    /// `{ any = [...] }`, whose members are requirements again, e.g.
+    /// `require = { any = [{ all = ["read:customers", "read:payments"] }, "admin"] }`.
+    pub require: Option<Requirement>,
     /// No token needed (health checks, the agent card).
     #[serde(default)]
     pub public: bool,
@@ -667,6 +747,17 @@ impl Config {
                 return Err(invalid(at("method"), "an HTTP method or `*`"));
             }
             crate::routes::Pattern::parse(&r.path).map_err(|p| invalid(at("path"), p))?;
+            if let Some(req) = &r.require {
+                if !r.all.is_empty() || !r.any.is_empty() {
+                    return Err(invalid(at("require"), "`require` replaces `all` and `any`"));
+                }
+                if r.public {
+                    return Err(invalid(at("public"), "a public route requires no scopes"));
+                }
+                if let Some(p) = req.problem(1) {
+                    return Err(invalid(at("require"), p));
+                }
+            }
             if !r.all.is_empty() && !r.any.is_empty() {
                 return Err(invalid(at("any"), "`all` and `any` are exclusive"));
             }

@@ -543,8 +543,10 @@ impl Metadata {
             return Ok(None);
         };
         let mut scopes: Vec<&str> = (config.routes.iter())
-            .flat_map(|r| r.all.iter().chain(&r.any))
-            .map(String::as_str)
+            .flat_map(|r| {
+                let nested = r.require.as_ref().map(|q| q.scopes()).unwrap_or_default();
+                (r.all.iter().chain(&r.any).map(String::as_str)).chain(nested)
+            })
             .collect();
         scopes.sort_unstable();
         scopes.dedup();

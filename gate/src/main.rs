@@ -34,8 +34,20 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Logs and the audit line of every decision go to stdout through a writer thread, so a
+    // check never waits on a `write` syscall or the stdout lock (the library's demo recipe;
+    // BENCHMARKS.md has the gate's figures). Lossless: when the queue is full, checks wait
+    // rather than lose audit lines. Dropping the guard at exit flushes what is queued.
+    let (stdout, _flush) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("a2a-guard-gate-log")
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stdout(),
+        ));
     tracing_subscriber::fmt()
         .json()
+        .with_writer(stdout)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )

@@ -294,7 +294,9 @@ impl Routes {
         for r in routes {
             let scopes =
                 |v: &[String]| v.iter().map(|s| Scope::new(s.as_str())).collect::<Vec<_>>();
-            let requirement = if !r.all.is_empty() {
+            let requirement = if let Some(req) = &r.require {
+                Some(req.to_requirement())
+            } else if !r.all.is_empty() {
                 Some(ScopeRequirement::all(scopes(&r.all)))
             } else if !r.any.is_empty() {
                 Some(ScopeRequirement::any(scopes(&r.any)))

@@ -271,3 +271,65 @@ async fn route_rules_are_checked_strictly() {
         );
     }
 }
+
+/// `require`: a nested requirement — here "both read scopes, or admin" — decided as written,
+/// and checked strictly.
+#[tokio::test]
+async fn nested_requirements_decide_as_written() {
+    let issuer = TestIssuer::start().await.unwrap();
+    let nested = r#"
+[[route]]
+path = "/ledger/**"
+require = { any = [{ all = ["read:customers", "read:payments"] }, "admin:ledger"] }
+"#;
+    let gate = Gate::new(parse(&issuer, nested).unwrap()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(gate.serve(listener));
+    for (scopes, want) in [
+        ("read:customers read:payments", 200),
+        ("admin:ledger", 200),
+        ("read", 200), // hierarchical: `read` covers both read scopes
+        ("read:customers", 403),
+        ("read:payments admin:other", 403),
+        ("admin", 200), // and `admin` covers `admin:ledger`
+    ] {
+        let token = issuer.token().scope(scopes).sign();
+        let res = nginx(&base, "/ledger/2026", &format!("Bearer {token}"), None).await;
+        assert_eq!(res.status(), want, "scopes {scopes:?}");
+        if want == 403 {
+            assert!(www(&res).contains("insufficient_scope"), "{}", www(&res));
+        }
+    }
+    for (bad, at) in [
+        (r#"require = { all = [] }"#, "route[0].require"),
+        (
+            r#"require = { any = ["read:x", "bad scope"] }"#,
+            "route[0].require",
+        ),
+        (r#"require = "read:x""#, ""), // a single scope is fine
+        (
+            "require = \"read:x\"\nall = [\"read:y\"]",
+            "route[0].require",
+        ),
+        ("require = \"read:x\"\npublic = true", "route[0].public"),
+        (r#"require = { all = ["a"], any = ["b"] }"#, "syntax"),
+    ] {
+        let text = format!("[[route]]\npath = \"/x\"\n{bad}\n");
+        match (parse(&issuer, &text), at) {
+            (Ok(_), "") => {}
+            (Err(ConfigError::Invalid { at: got, .. }), want) => assert_eq!(got, want, "{bad}"),
+            (Err(ConfigError::Syntax(_)), "syntax") => {}
+            (other, want) => panic!("{bad}: {other:?}, wanted {want}"),
+        }
+    }
+    let deep = (0..9).fold("\"read:x\"".to_owned(), |r, _| format!("{{ all = [{r}] }}"));
+    let err = parse(
+        &issuer,
+        &format!("[[route]]\npath = \"/x\"\nrequire = {deep}\n"),
+    );
+    assert!(
+        matches!(err, Err(ConfigError::Invalid { ref at, .. }) if at == "route[0].require"),
+        "{err:?}"
+    );
+}
