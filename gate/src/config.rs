@@ -370,6 +370,27 @@ pub struct IssuerConfig {
     pub introspection: Option<IntrospectionConfig>,
 }
 
+impl RouteConfig {
+    /// The route's scope requirement as written: `require`, or `all` / `any` as a
+    /// requirement; `None` when the route names no scope.
+    pub fn requirement(&self) -> Option<Requirement> {
+        let scopes = |v: &[String]| v.iter().cloned().map(Requirement::Scope).collect();
+        if let Some(r) = &self.require {
+            Some(r.clone())
+        } else if !self.all.is_empty() {
+            Some(Requirement::All(AllOf {
+                all: scopes(&self.all),
+            }))
+        } else if !self.any.is_empty() {
+            Some(Requirement::Any(AnyOf {
+                any: scopes(&self.any),
+            }))
+        } else {
+            None
+        }
+    }
+}
+
 /// A nested scope requirement (`[[route]] require`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
@@ -414,6 +435,19 @@ impl Requirement {
             Requirement::Scope(s) => ScopeRequirement::Scope(Scope::new(s.as_str())),
             Requirement::All(a) => ScopeRequirement::all(a.all.iter().map(Self::to_requirement)),
             Requirement::Any(a) => ScopeRequirement::any(a.any.iter().map(Self::to_requirement)),
+        }
+    }
+
+    /// The same requirement with every scope passed through `f`.
+    pub fn map_scopes(&self, f: &dyn Fn(&str) -> String) -> Requirement {
+        match self {
+            Requirement::Scope(s) => Requirement::Scope(f(s)),
+            Requirement::All(a) => Requirement::All(AllOf {
+                all: a.all.iter().map(|m| m.map_scopes(f)).collect(),
+            }),
+            Requirement::Any(a) => Requirement::Any(AnyOf {
+                any: a.any.iter().map(|m| m.map_scopes(f)).collect(),
+            }),
         }
     }
 
@@ -766,6 +800,46 @@ impl Config {
             }
             for s in r.all.iter().chain(&r.any) {
                 Scope::parse(s).map_err(|e| invalid(at("all"), format!("{s:?}: {e}")))?;
+            }
+            // Scope templates: `{name}` only as a whole scope segment, naming a `{name}` of
+            // the path (so a value can never extend another segment: `read:cust{id}`).
+            let pattern =
+                crate::routes::Pattern::parse(&r.path).map_err(|p| invalid(at("path"), p))?;
+            let params: Vec<&str> = pattern.params().collect();
+            let key = if r.require.is_some() {
+                "require"
+            } else {
+                "all"
+            };
+            for scope in r
+                .requirement()
+                .iter()
+                .flat_map(|q| q.scopes())
+                .map(str::to_owned)
+            {
+                for seg in scope.split(':') {
+                    if !seg.contains(['{', '}']) {
+                        continue;
+                    }
+                    let name = seg.strip_prefix('{').and_then(|n| n.strip_suffix('}'));
+                    match name {
+                        Some(n) if params.contains(&n) => {}
+                        Some(n) => {
+                            return Err(invalid(
+                                at(key),
+                                format!("{scope:?}: the path has no {{{n}}} segment"),
+                            ));
+                        }
+                        None => {
+                            return Err(invalid(
+                                at(key),
+                                format!(
+                                    "{scope:?}: a template is a whole scope segment, `{{name}}`"
+                                ),
+                            ));
+                        }
+                    }
+                }
             }
             crate::routes::RouteRules::check(r, self.dpop.is_some())
                 .map_err(|(key, problem)| invalid(at(key), problem))?;

@@ -303,7 +303,12 @@ impl Gate {
         }
         // A route that requires DPoP says so in every challenge it sends.
         let dpop = dpop_request || route.rules.binding == Some(routes::Binding::Dpop);
-        let required = route.requirement.as_ref().map(|r| {
+        // A route's scopes may be templates filled from the path (`read:customers:{id}`).
+        let requirement = match route.requirement_for(path) {
+            Ok(r) => r,
+            Err(e) => return deny(e, None, dpop),
+        };
+        let required = requirement.as_ref().map(|r| {
             let v: Vec<&str> = r.scopes().iter().map(|s| s.as_str()).collect();
             v.join(" ")
         });
@@ -327,7 +332,7 @@ impl Gate {
         if let Err(e) = route.rules.admits(&principal) {
             return deny(e, None, dpop);
         }
-        if let Some(req_scopes) = &route.requirement
+        if let Some(req_scopes) = &requirement
             && !principal.scopes().satisfies(req_scopes, &g.rules)
         {
             let e = AuthError::InsufficientScope {
@@ -547,6 +552,8 @@ impl Metadata {
                 let nested = r.require.as_ref().map(|q| q.scopes()).unwrap_or_default();
                 (r.all.iter().chain(&r.any).map(String::as_str)).chain(nested)
             })
+            // A template (`read:customers:{id}`) is not a scope a client can ask for.
+            .filter(|s| !s.contains('{'))
             .collect();
         scopes.sort_unstable();
         scopes.dedup();

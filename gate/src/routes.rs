@@ -1,13 +1,14 @@
 //! Route rules: which scopes a method and path require. The most specific matching route
 //! wins, whatever the order in the file; only exact ties fall back to the order.
 
-use a2a_guard::scope::{Scope, ScopeRequirement};
+use a2a_guard::scope::ScopeRequirement;
 use a2a_guard::{AuthError, Principal};
 use http::Method;
 
-use crate::config::RouteConfig;
+use crate::config::{Requirement, RouteConfig};
 
-/// A path pattern: literal segments, `*` (one segment), a final `**` (any remainder).
+/// A path pattern: literal segments, `*` (one segment), `{name}` (one segment, named so a
+/// scope template can use it), a final `**` (any remainder).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pattern {
     segments: Vec<Segment>,
@@ -18,6 +19,7 @@ pub struct Pattern {
 enum Segment {
     Literal(String),
     One,
+    Param(String),
 }
 
 impl Pattern {
@@ -45,6 +47,22 @@ impl Pattern {
                     "**" => return Err("`**` only as the last segment".into()),
                     "*" => segments.push(Segment::One),
                     "" => return Err("empty segment (`//` or a trailing `/`)".into()),
+                    s if s.starts_with('{') && s.ends_with('}') => {
+                        let name = &s[1..s.len() - 1];
+                        let ok = name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                            && (name.chars())
+                                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                        if !ok {
+                            return Err(format!("a parameter is `{{name}}` in [a-z0-9_]: {s:?}"));
+                        }
+                        if segments.contains(&Segment::Param(name.to_owned())) {
+                            return Err(format!("the parameter {s} appears twice"));
+                        }
+                        segments.push(Segment::Param(name.to_owned()));
+                    }
+                    s if s.contains(['{', '}']) => {
+                        return Err(format!("a parameter stands alone in a segment: {s:?}"));
+                    }
                     s if s.contains('*') => {
                         return Err(format!("`*` stands alone in a segment: {s:?}"));
                     }
@@ -75,8 +93,28 @@ impl Pattern {
             .zip(&parts)
             .all(|(seg, part)| match seg {
                 Segment::Literal(l) => l == part,
-                Segment::One => true,
+                Segment::One | Segment::Param(_) => true,
             })
+    }
+
+    /// The names of the `{name}` segments, in order.
+    pub fn params(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Param(n) => Some(n.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The value of each `{name}` segment in `path` (which [`matches`](Self::matches)).
+    fn captures<'p>(&self, path: &'p str) -> Vec<(&str, &'p str)> {
+        let body = path.strip_prefix('/').unwrap_or(path);
+        (self.segments.iter())
+            .zip(body.split('/'))
+            .filter_map(|(seg, part)| match seg {
+                Segment::Param(n) => Some((n.as_str(), part)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Ordering key: more literal segments, then more segments, then an exact length over
@@ -134,12 +172,75 @@ pub struct Route {
     pub template: String,
     method: Option<Method>,
     pattern: Pattern,
-    /// `None`: any valid token will do (or no token for a public route).
+    /// `None`: any valid token will do (or no token for a public route). For a route whose
+    /// scopes name path parameters, see [`Route::requirement_for`].
     pub requirement: Option<ScopeRequirement>,
+    /// The requirement as written, when its scopes are templates (`read:customers:{id}`).
+    scope_template: Option<Requirement>,
     /// No token needed.
     pub public: bool,
     /// What the route asks of the token besides scopes: binding, delegation, actors.
     pub rules: RouteRules,
+}
+
+/// What a path segment bound into a scope may hold: RFC 3986 unreserved characters, so it
+/// can never add a scope level (`:`), a wildcard (`*`) or a second scope (space).
+fn scope_safe(value: &str) -> bool {
+    !value.is_empty()
+        && (value.bytes())
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// Replace every `{name}` in `scope` by its value.
+fn fill(scope: &str, values: &[(&str, &str)]) -> String {
+    let mut out = scope.to_owned();
+    for (name, value) in values {
+        out = out.replace(&format!("{{{name}}}"), value);
+    }
+    out
+}
+
+impl Route {
+    /// The scope requirement for this request `path` (which the route matched): the
+    /// configured one, or, when its scopes are templates, those scopes with the path's
+    /// values — `read:customers:{id}` on `/customers/42` requires `read:customers:42`
+    /// (which `read:customers` covers, hierarchically). A bound segment must be RFC 3986
+    /// unreserved characters only, else the request is refused (`Err`): a `:` in it would
+    /// otherwise name a child scope of another resource.
+    ///
+    /// ```
+    /// let c = a2a_guard_gate::Config::parse(r#"
+    ///     audiences = ["a"]
+    ///     [listen]
+    ///     forward_auth = "127.0.0.1:0"
+    ///     [[issuer]]
+    ///     issuer = "https://i.example"
+    ///     [[route]]
+    ///     path = "/customers/{id}/**"
+    ///     all = ["read:customers:{id}"]
+    /// "#).unwrap();
+    /// let routes = a2a_guard_gate::routes::Routes::new(&c.routes).unwrap();
+    /// let route = routes.find(&http::Method::GET, "/customers/42/orders").unwrap();
+    /// let req = route.requirement_for("/customers/42/orders").unwrap().unwrap();
+    /// assert_eq!(req.to_string(), "read:customers:42");
+    /// assert!(route.requirement_for("/customers/4:2/orders").is_err());
+    /// ```
+    pub fn requirement_for(
+        &self,
+        path: &str,
+    ) -> Result<Option<std::borrow::Cow<'_, ScopeRequirement>>, AuthError> {
+        let Some(template) = &self.scope_template else {
+            return Ok(self.requirement.as_ref().map(std::borrow::Cow::Borrowed));
+        };
+        let values = self.pattern.captures(path);
+        if !values.iter().all(|(_, v)| scope_safe(v)) {
+            return Err(AuthError::InvalidRequest(
+                "a path segment bound to a scope holds characters other than A-Z a-z 0-9 - . _ ~",
+            ));
+        }
+        let filled = template.map_scopes(&|s| fill(s, &values));
+        Ok(Some(std::borrow::Cow::Owned(filled.to_requirement())))
+    }
 }
 
 /// The sender constraint a route requires (`[[route]] binding`).
@@ -292,16 +393,14 @@ impl Routes {
     pub fn new(routes: &[RouteConfig]) -> Result<Routes, String> {
         let mut out = Vec::with_capacity(routes.len());
         for r in routes {
-            let scopes =
-                |v: &[String]| v.iter().map(|s| Scope::new(s.as_str())).collect::<Vec<_>>();
-            let requirement = if let Some(req) = &r.require {
-                Some(req.to_requirement())
-            } else if !r.all.is_empty() {
-                Some(ScopeRequirement::all(scopes(&r.all)))
-            } else if !r.any.is_empty() {
-                Some(ScopeRequirement::any(scopes(&r.any)))
-            } else {
-                None
+            let written = r.requirement();
+            let templated = written
+                .as_ref()
+                .is_some_and(|w| w.scopes().iter().any(|s| s.contains('{')));
+            let (requirement, scope_template) = match written {
+                Some(w) if templated => (None, Some(w)),
+                Some(w) => (Some(w.to_requirement()), None),
+                None => (None, None),
             };
             out.push(Route {
                 template: r.path.clone(),
@@ -311,6 +410,7 @@ impl Routes {
                 },
                 pattern: Pattern::parse(&r.path)?,
                 requirement,
+                scope_template,
                 public: r.public,
                 rules: RouteRules::new(r)?,
             });

@@ -333,3 +333,64 @@ require = { any = [{ all = ["read:customers", "read:payments"] }, "admin:ledger"
         "{err:?}"
     );
 }
+
+/// Scope templates: `{id}` in the path fills `{id}` in the route's scopes, so a token for one
+/// customer opens only that customer; a bound segment that could add a scope level is refused.
+#[tokio::test]
+async fn scope_templates_bind_path_segments() {
+    let issuer = TestIssuer::start().await.unwrap();
+    let routes = r#"
+[[route]]
+path = "/customers/{id}/**"
+all = ["read:customers:{id}"]
+"#;
+    let gate = Gate::new(parse(&issuer, routes).unwrap()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(gate.serve(listener));
+    let one = issuer.token().scope("read:customers:42").sign();
+    let all = issuer.token().scope("read:customers").sign();
+    for (token, uri, want) in [
+        (&one, "/customers/42/orders", 200),
+        (&one, "/customers/42", 200),
+        (&one, "/customers/43/orders", 403),
+        (&one, "/customers/420", 403),
+        (&all, "/customers/43/orders", 200), // the parent scope covers every customer
+        (&one, "/customers/42:7/orders", 400), // `:` would name a child of customer 42
+        (&all, "/customers/4*2", 400),
+        (&all, "/customers/a%20b", 400),
+    ] {
+        let res = nginx(&base, uri, &format!("Bearer {token}"), None).await;
+        assert_eq!(res.status(), want, "{uri}");
+        if want == 403 {
+            let id = uri.split('/').nth(2).unwrap();
+            assert!(
+                www(&res).contains(&format!(r#"scope="read:customers:{id}""#)),
+                "{}",
+                www(&res)
+            );
+        }
+    }
+    for (bad, at) in [
+        ("path = \"/c/{id}\"\nall = [\"read:c{id}\"]", "route[0].all"),
+        (
+            "path = \"/c/{id}\"\nall = [\"read:c:{other}\"]",
+            "route[0].all",
+        ),
+        (
+            "path = \"/c/{id}\"\nrequire = { any = [\"read:c:{nope}\"] }",
+            "route[0].require",
+        ),
+        ("path = \"/c/{Id}\"\nall = [\"read:c\"]", "route[0].path"),
+        (
+            "path = \"/c/{id}/{id}\"\nall = [\"read:c\"]",
+            "route[0].path",
+        ),
+        ("path = \"/c/x{id}\"\nall = [\"read:c\"]", "route[0].path"),
+    ] {
+        match parse(&issuer, &format!("[[route]]\n{bad}\n")) {
+            Err(ConfigError::Invalid { at: got, .. }) => assert_eq!(got, at, "{bad}"),
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+}
